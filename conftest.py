@@ -1,0 +1,29 @@
+"""Test isolation shared by every app: each test gets its own media, runs and registry folders."""
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def isolated_media(settings, tmp_path):
+    """Point MEDIA_ROOT, RUNS_ROOT and MODEL_REGISTRY_PATH at a fresh temporary folder."""
+    media = tmp_path / "media"
+    settings.MEDIA_ROOT = media
+    settings.RUNS_ROOT = media / "runs"
+    settings.MODEL_REGISTRY_PATH = media / "model_registry"
+    settings.RUNS_ROOT.mkdir(parents=True)
+    return media
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Hash test users' passwords cheaply: PBKDF2's cost protects nothing in a test."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def plain_static_storage(settings):
+    """Serve static files without the manifest, which only `collectstatic` builds."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

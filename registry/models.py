@@ -1,0 +1,1 @@
+"""Models for the registry app arrive with their issue."""

@@ -1,0 +1,90 @@
+"""Queries and table-level operations on runs."""
+
+from pathlib import Path
+
+from django.db import models
+from django.utils import timezone
+
+from runs.lifecycle import TERMINAL_STATUSES, RunStatus
+
+
+class TunixRunQuerySet(models.QuerySet):
+    """Reads over runs, named in the domain's words."""
+
+    def with_status(self, status: str | None):
+        """Return runs with `status`, or all runs when it is empty."""
+        return self.filter(status=status) if status else self
+
+    def completed(self):
+        """Return runs that finished successfully."""
+        return self.filter(status=RunStatus.COMPLETED)
+
+    def promotable(self):
+        """Return finished runs with an output directory: completed, or failed (with force)."""
+        return self.filter(status__in=[RunStatus.COMPLETED, RunStatus.FAILED]).exclude(
+            output_dir=""
+        )
+
+    def newest_first(self):
+        """Return runs ordered newest first."""
+        return self.order_by("-created_at")
+
+
+class TunixRunManager(models.Manager.from_queryset(TunixRunQuerySet)):
+    """Create runs from directories trained elsewhere."""
+
+    def register_directory(
+        self,
+        path: str | Path,
+        *,
+        name: str = "",
+        config: dict | None = None,
+        metrics: dict | None = None,
+        status: str = RunStatus.COMPLETED,
+        eval_status: str | None = None,
+    ):
+        """Validate and save a run for an existing output directory; raise ValidationError."""
+        directory = Path(path).expanduser().absolute()
+        run = self.model(
+            name=name or directory.name,
+            output_dir=str(directory),
+            config=config if config is not None else {},
+            metrics=metrics if metrics is not None else {},
+            status=status,
+            finished_at=timezone.now() if status in TERMINAL_STATUSES else None,
+        )
+        if eval_status is not None:
+            run.eval_status = eval_status
+        run.full_clean()
+        run.save()
+        return run
+
+    def ensure_demo_runs(self, root: Path) -> tuple[int, int]:
+        """Create the demo runs and their files under `root` unless present; return (new, kept)."""
+        from runs import demo  # demo data is optional: keep numpy off the import path of models
+
+        created = kept = 0
+        for spec in demo.DEMO_RUNS:
+            directory = root / spec.slug
+            if not directory.is_dir():
+                demo.write_outputs(spec, directory)
+            _, was_created = self.get_or_create(
+                id=spec.id,
+                defaults={
+                    "name": f"demo-{spec.slug}",
+                    "status": spec.status,
+                    "config": spec.config,
+                    "metrics": spec.metrics,
+                    "eval_status": spec.eval_status,
+                    "output_dir": str(directory),
+                    "base_model_id": demo.BASE_MODEL,
+                    "dataset_id": spec.dataset_id,
+                    "git_sha": "0000000000000000000000000000000000000000",
+                    "error": spec.error,
+                    "started_at": timezone.now(),
+                    "finished_at": timezone.now(),
+                },
+            )
+            created += was_created
+            kept += not was_created
+        return created, kept

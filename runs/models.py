@@ -1,0 +1,145 @@
+"""A Tunix post-training run: its life cycle, configuration, metrics and output directory."""
+
+import uuid
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from runs.exceptions import RunTransitionError
+from runs.lifecycle import ALLOWED_TRANSITIONS, TERMINAL_STATUSES, EvalStatus, RunStatus
+from runs.managers import TunixRunManager
+
+ERROR_OUTPUT_DIR_RELATIVE = "The output directory must be an absolute path; got {path!r}."
+ERROR_OUTPUT_DIR_MISSING = "The output directory {path!r} does not exist or is not a directory."
+ERROR_NOT_AN_OBJECT = "Must be a JSON object, such as {example}."
+ERROR_ILLEGAL_TRANSITION = "A run that is {current} cannot become {target}{allowed}."
+
+
+def validate_output_dir(value: str) -> None:
+    """Refuse an output directory that is relative or does not exist."""
+    if not value:
+        return
+    path = Path(value)
+    if not path.is_absolute():
+        raise ValidationError(ERROR_OUTPUT_DIR_RELATIVE.format(path=value), code="relative")
+    if not path.is_dir():
+        raise ValidationError(ERROR_OUTPUT_DIR_MISSING.format(path=value), code="missing")
+
+
+def validate_json_object(value) -> None:
+    """Refuse JSON that is not an object: configs and metrics are key-value maps."""
+    if not isinstance(value, dict):
+        raise ValidationError(
+            ERROR_NOT_AN_OBJECT.format(example='{"loss": 0.42}'), code="not_an_object"
+        )
+
+
+class TunixRun(models.Model):
+    """One post-training run of Tunix, launched here or registered from elsewhere."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    status = models.CharField(
+        max_length=16, choices=RunStatus.choices, default=RunStatus.PENDING, db_index=True
+    )
+    config = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
+    metrics = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
+    eval_status = models.CharField(
+        max_length=16, choices=EvalStatus.choices, default=EvalStatus.NONE
+    )
+    output_dir = models.CharField(
+        max_length=1024,
+        blank=True,
+        validators=[validate_output_dir],
+        help_text="Absolute path of the run's output directory.",
+    )
+    base_model_id = models.CharField(max_length=200, blank=True)
+    dataset_id = models.CharField(max_length=200, blank=True)
+    git_sha = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TunixRunManager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "Tunix run"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=RunStatus.values), name="runs_tunixrun_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        """Return whether the run has reached a terminal status."""
+        return self.status in TERMINAL_STATUSES
+
+    def can_transition_to(self, status: str) -> bool:
+        """Return whether the life cycle allows moving from the current status to `status`."""
+        return status == self.status or status in ALLOWED_TRANSITIONS.get(self.status, ())
+
+    def transition_error(self, status: str) -> str:
+        """Return the message explaining why `status` cannot follow the current one."""
+        allowed = sorted(ALLOWED_TRANSITIONS.get(self.status, ()))
+        hint = f" (it can become: {', '.join(allowed)})" if allowed else " (it is finished)"
+        return ERROR_ILLEGAL_TRANSITION.format(current=self.status, target=status, allowed=hint)
+
+    def record_progress(
+        self,
+        *,
+        status: str | None = None,
+        metrics: dict | None = None,
+        eval_status: str | None = None,
+        output_dir: str | None = None,
+        error: str | None = None,
+    ) -> "TunixRun":
+        """Apply a status change and new results under the life-cycle rules, saving only those."""
+        changed: list[str] = []
+        if status is not None and status != self.status:
+            if not self.can_transition_to(status):
+                raise RunTransitionError(self.transition_error(status))
+            now = timezone.now()
+            if status == RunStatus.RUNNING and self.started_at is None:
+                self.started_at = now
+                changed.append("started_at")
+            if status in TERMINAL_STATUSES:
+                self.finished_at = now
+                changed.append("finished_at")
+            self.status = status
+            changed.append("status")
+        for field, value in (
+            ("metrics", metrics),
+            ("eval_status", eval_status),
+            ("output_dir", output_dir),
+            ("error", error),
+        ):
+            if value is not None:
+                setattr(self, field, value)
+                changed.append(field)
+        if changed:
+            self.save(update_fields=[*changed, "updated_at"])
+        return self
+
+    def output_files(self) -> list[dict]:
+        """List the regular files under the output directory: relative POSIX path and size."""
+        if not self.output_dir:
+            return []
+        root = Path(self.output_dir)
+        if not root.is_dir():
+            return []
+        files = []
+        for path in root.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                files.append(
+                    {"path": path.relative_to(root).as_posix(), "size": path.stat().st_size}
+                )
+        return sorted(files, key=lambda item: item["path"].encode())

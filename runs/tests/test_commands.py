@@ -1,0 +1,110 @@
+import json
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from safetensors.numpy import load_file
+
+from runs.models import TunixRun
+
+pytestmark = pytest.mark.django_db
+
+
+def call(*args) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_import_run_registers_the_directory_and_prints_the_id(tmp_path):
+    (tmp_path / "metrics.json").write_text(json.dumps({"loss": 0.3}))
+    (tmp_path / "config.json").write_text(json.dumps({"rank": 8}))
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+
+    printed = call(
+        "import_run",
+        str(outputs),
+        "--name",
+        "external-sft",
+        "--metrics",
+        str(tmp_path / "metrics.json"),
+        "--config",
+        str(tmp_path / "config.json"),
+    )
+
+    run = TunixRun.objects.get(pk=printed.strip())
+    assert (run.name, run.status, run.metrics, run.config) == (
+        "external-sft",
+        "completed",
+        {"loss": 0.3},
+        {"rank": 8},
+    )
+    assert run.output_dir == str(outputs)
+
+
+def test_import_run_refuses_a_missing_directory_in_one_line(tmp_path):
+    with pytest.raises(CommandError) as excinfo:
+        call("import_run", str(tmp_path / "gone"))
+
+    assert "does not exist" in str(excinfo.value)
+    assert "\n" not in str(excinfo.value)
+    assert TunixRun.objects.count() == 0
+
+
+def test_import_run_refuses_metrics_that_are_not_json(tmp_path):
+    (tmp_path / "metrics.json").write_text("{loss: 0.3")
+
+    with pytest.raises(CommandError) as excinfo:
+        call("import_run", str(tmp_path), "--metrics", str(tmp_path / "metrics.json"))
+
+    assert "is not valid JSON" in str(excinfo.value)
+
+
+def test_import_run_refuses_metrics_that_are_a_list(tmp_path):
+    (tmp_path / "metrics.json").write_text("[0.3]")
+
+    with pytest.raises(CommandError) as excinfo:
+        call("import_run", str(tmp_path), "--metrics", str(tmp_path / "metrics.json"))
+
+    assert "must hold a JSON object" in str(excinfo.value)
+
+
+def test_import_run_with_a_status_records_it(tmp_path):
+    printed = call("import_run", str(tmp_path), "--status", "failed")
+
+    assert TunixRun.objects.get(pk=printed.strip()).status == "failed"
+
+
+def test_load_demo_creates_both_layouts_and_a_failed_run():
+    call("load_demo")
+
+    runs = list(TunixRun.objects.all())
+    layouts = {tuple(sorted(p.name for p in Path(r.output_dir).iterdir())) for r in runs}
+    assert ("adapter_config.json", "adapter_model.safetensors", "training_args.json") in layouts
+    assert ("config.json", "model.safetensors", "training_args.json") in layouts
+    assert sorted(r.status for r in runs).count("failed") == 1
+
+
+def test_load_demo_writes_real_safetensors_and_peft_config():
+    call("load_demo")
+    run = TunixRun.objects.filter(output_dir__contains="lora").first()
+    directory = Path(run.output_dir)
+
+    weights = load_file(str(directory / "adapter_model.safetensors"))
+    adapter_config = json.loads((directory / "adapter_config.json").read_text())
+
+    assert adapter_config["peft_type"] == "LORA"
+    rank = adapter_config["r"]
+    assert all(w.shape[0] == rank for name, w in weights.items() if "lora_A" in name)
+
+
+def test_load_demo_twice_creates_nothing_new():
+    call("load_demo")
+    first = sorted(TunixRun.objects.values_list("id", flat=True))
+
+    printed = call("load_demo")
+
+    assert sorted(TunixRun.objects.values_list("id", flat=True)) == first
+    assert "0 created" in printed

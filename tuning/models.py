@@ -1,0 +1,1 @@
+"""Models for the tuning app arrive with their issue."""
