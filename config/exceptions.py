@@ -9,15 +9,13 @@ from rest_framework.views import exception_handler
 
 # Codes whose HTTP status is not 400. Everything else a domain error says is a bad request.
 HTTP_STATUS_BY_CODE = {
-    "not_found": 404,
     "run_not_found": 404,
     "artifact_not_found": 404,
     "version_not_found": 404,
     "label_taken": 409,
     "content_already_promoted": 409,
-    "promotion_conflict": 409,
-    "immutable": 400,
-    "storage_failed": 500,
+    # The server could not write; the client may retry once space or the disk is back.
+    "storage_failed": 503,
 }
 
 

@@ -1,1 +1,183 @@
-"""Models for the registry app arrive with their issue."""
+"""The model registry: model families (artifacts), their immutable versions, and version files."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+
+from registry.exceptions import VersionImmutableError
+from registry.labels import normalize_tags
+from registry.managers import ModelArtifactManager, ModelVersionManager, ModelVersionQuerySet
+from registry.storage import BlobStore, FileCheck, ManifestEntry
+
+ERROR_IMMUTABLE = (
+    "Version {label} is ready and immutable: only its tags can change (tried to change {fields}). "
+    "Promote a new version instead."
+)
+ERROR_UNDELETABLE = "Version {label} is ready; promoted versions are never deleted."
+
+
+class ModelArtifact(models.Model):
+    """A model family, such as "Gemma3-1B Tunix SFT", whose builds are its versions."""
+
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    task_type = models.CharField(
+        max_length=64, blank=True, help_text="For example causal-lm, chat, classification."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ModelArtifactManager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "model artifact"
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                name="registry_modelartifact_name_ci_unique",
+                violation_error_message="A model with this name already exists (ignoring case).",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class VersionStatus(models.TextChoices):
+    # A row is `created` only inside the promotion transaction that makes it `ready`.
+    CREATED = "created", "Created"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class ModelVersion(models.Model):
+    """One promoted build of an artifact: immutable content, metrics, config and provenance."""
+
+    # Fields that may change on a ready version: tags, and the live link to a run that is deleted
+    # (its identity stays in provenance_json).
+    MUTABLE_WHEN_READY = frozenset({"tags", "source_run_id"})
+
+    artifact = models.ForeignKey(ModelArtifact, on_delete=models.PROTECT, related_name="versions")
+    version = models.CharField(max_length=64)
+    source_run = models.ForeignKey(
+        "runs.TunixRun",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="model_versions",
+    )
+    status = models.CharField(
+        max_length=16, choices=VersionStatus.choices, default=VersionStatus.CREATED
+    )
+    layout = models.CharField(max_length=32, blank=True)
+    metrics_json = models.JSONField(default=dict, blank=True)
+    config_json = models.JSONField(default=dict, blank=True)
+    provenance_json = models.JSONField(default=dict, blank=True)
+    storage_uri = models.CharField(max_length=1024, blank=True)
+    sha256 = models.CharField(max_length=64, db_index=True, blank=True)
+    size_bytes = models.BigIntegerField(default=0)
+    file_count = models.PositiveIntegerField(default=0)
+    tags = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = ModelVersionManager.from_queryset(ModelVersionQuerySet)()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "model version"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["artifact", "version"],
+                name="registry_modelversion_label_unique",
+                violation_error_message="This model already has a version with this label.",
+            ),
+            models.UniqueConstraint(
+                fields=["artifact", "source_run", "sha256"],
+                name="registry_modelversion_run_content_unique",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(size_bytes__gte=0), name="registry_modelversion_size_nonnegative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.artifact.name}:{self.version}" if self.artifact_id else self.version
+
+    def save(self, *args, **kwargs):
+        loaded = getattr(self, "_loaded_values", {})
+        if not self._state.adding and loaded.get("status") == VersionStatus.READY:
+            refused = self.changed_fields() - self.MUTABLE_WHEN_READY
+            if refused:
+                raise VersionImmutableError(
+                    ERROR_IMMUTABLE.format(label=self.version, fields=", ".join(sorted(refused)))
+                )
+        super().save(*args, **kwargs)
+        self._loaded_values = {
+            f.attname: getattr(self, f.attname) for f in self._meta.concrete_fields
+        }
+
+    def delete(self, *args, **kwargs):
+        if self.is_ready:
+            raise VersionImmutableError(ERROR_UNDELETABLE.format(label=self.version))
+        return super().delete(*args, **kwargs)
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        # Remember what was loaded, so save() can tell which fields a caller changed.
+        instance._loaded_values = dict(zip(field_names, values, strict=True))
+        return instance
+
+    @property
+    def is_ready(self) -> bool:
+        return self.status == VersionStatus.READY
+
+    @property
+    def short_digest(self) -> str:
+        """Return the first 12 hex digits of the digest, as shown in tables."""
+        return self.sha256[:12]
+
+    def changed_fields(self) -> set[str]:
+        """Return the attribute names whose values differ from what was loaded from the database."""
+        loaded = getattr(self, "_loaded_values", {})
+        return {
+            field.attname
+            for field in self._meta.concrete_fields
+            if field.attname in loaded and getattr(self, field.attname) != loaded[field.attname]
+        }
+
+    def set_tags(self, tags) -> "ModelVersion":
+        """Replace the version's tags (the one mutable field), validated and de-duplicated."""
+        self.tags = normalize_tags(tags)
+        self.save(update_fields=["tags"])
+        return self
+
+    def manifest(self) -> list[ManifestEntry]:
+        """Return the version's files as manifest entries, sorted by path bytes."""
+        entries = [ManifestEntry(f.path, f.size_bytes, f.sha256) for f in self.files.all()]
+        return sorted(entries, key=lambda e: e.path.encode("utf-8"))
+
+    def verify(self, *, progress=None) -> list[FileCheck]:
+        """Re-hash every stored blob of this version against its manifest."""
+        return BlobStore(settings.MODEL_REGISTRY_PATH).verify(self.manifest(), progress=progress)
+
+
+class ModelFile(models.Model):
+    """One file of a version: its path inside the version, size and content digest."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="files")
+    path = models.CharField(max_length=1024)
+    size_bytes = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64, db_index=True)
+
+    class Meta:
+        ordering = ["path"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "path"], name="registry_modelfile_path_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.path

@@ -1,0 +1,347 @@
+r"""Content-addressed storage for model versions, on the local filesystem.
+
+Layout under the store's root (`MODEL_REGISTRY_PATH`)::
+
+    blobs/sha256/<2 hex>/<64 hex>       one file per distinct content, named by its SHA-256
+    manifests/sha256/<2 hex>/<64 hex>   a version's manifest in `sha256sum` format, named by the
+                                        SHA-256 of that text: the version's digest
+    tmp/<random>.partial                writes in flight; renamed into place only when complete
+
+A version's manifest lists every file's relative POSIX path and SHA-256 as `sha256sum` prints them,
+one `<hex>  <path>\n` line per file, sorted by the path's bytes. Its SHA-256 is the version's
+digest, so anyone can check a directory against a digest with standard tools::
+
+    cd DIR && find . -type f | sed 's|^\./||' | LC_ALL=C sort | xargs -d '\n' sha256sum | sha256sum
+
+Writes are crash-safe: bytes are copied into a temporary file inside the store while being hashed
+(one read of the source), fsynced, then renamed atomically to the final name and the directory
+fsynced. A half-written blob never has a final name, and what was hashed is what was stored.
+
+This module knows nothing of Django models; a later S3 backend implements the same interface.
+"""
+
+import errno
+import hashlib
+import os
+import stat
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from registry.exceptions import StorageError
+
+CHUNK_SIZE = 4 * 1024 * 1024
+# Hashing releases the GIL, so threads use every core; more threads than this only add seeks.
+MAX_WORKERS = min(4, os.cpu_count() or 1)
+# Characters that `sha256sum` would escape in its output, which would break the digest's definition.
+UNSAFE_NAME_CHARACTERS = ("\n", "\r", "\\")
+
+ProgressCallback = Callable[[int, str | None], None]
+"""Called with (bytes just processed, path of a file just finished or None); may be called from
+several threads at once."""
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One file of a version: relative POSIX path, size in bytes, SHA-256 in hex."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class StoredDirectory:
+    """The result of storing a directory: where its manifest is, its digest, size and files."""
+
+    uri: str
+    digest: str
+    size: int
+    manifest: list[ManifestEntry]
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """The outcome of re-hashing one stored file: ok, missing or mismatch."""
+
+    path: str
+    expected: str
+    actual: str | None
+    status: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def sort_key(path: str) -> bytes:
+    """Return the key that orders paths as `LC_ALL=C sort` does: by their UTF-8 bytes."""
+    return path.encode("utf-8")
+
+
+def manifest_text(entries: list[ManifestEntry]) -> str:
+    """Return the manifest in `sha256sum` format, sorted by the paths' bytes."""
+    return "".join(
+        f"{entry.sha256}  {entry.path}\n"
+        for entry in sorted(entries, key=lambda e: sort_key(e.path))
+    )
+
+
+def manifest_digest(entries: list[ManifestEntry]) -> str:
+    """Return a version's digest: the SHA-256 of its manifest text."""
+    return hashlib.sha256(manifest_text(entries).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A regular file found in a directory to store."""
+
+    path: str
+    absolute: Path
+    size: int
+
+
+def scan_directory(root: Path) -> list[SourceFile]:
+    """List the regular files under `root`, refusing symlinks and names the digest cannot carry."""
+    if not root.is_dir():
+        raise StorageError(f"{root} is not a directory.", code="source_missing")
+    found: list[SourceFile] = []
+    for directory, subdirectories, filenames in os.walk(root, followlinks=False):
+        for name in sorted(subdirectories + filenames):
+            absolute = Path(directory) / name
+            relative = absolute.relative_to(root).as_posix()
+            mode = absolute.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                raise StorageError(
+                    f"{relative} is a symbolic link (to {os.readlink(absolute)}); promotion stores "
+                    "regular files only. Replace the link with the file it points to.",
+                    code="symlink_refused",
+                )
+            if name in subdirectories:
+                continue
+            if not stat.S_ISREG(mode):
+                raise StorageError(
+                    f"{relative} is not a regular file; promotion stores regular files only.",
+                    code="special_file_refused",
+                )
+            if any(char in relative for char in UNSAFE_NAME_CHARACTERS):
+                raise StorageError(
+                    f"The file name {relative!r} holds a newline or backslash, which the "
+                    "sha256sum manifest cannot carry; rename it.",
+                    code="unsafe_file_name",
+                )
+            try:
+                relative.encode("utf-8")
+            except UnicodeEncodeError:
+                raise StorageError(
+                    f"The file name {relative!r} is not valid UTF-8; rename it.",
+                    code="unsafe_file_name",
+                ) from None
+            found.append(SourceFile(relative, absolute, absolute.lstat().st_size))
+    return sorted(found, key=lambda f: sort_key(f.path))
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename inside `directory` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BlobStore:
+    """A content-addressed store of blobs and manifests rooted at one directory."""
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+        self.blobs = self.root / "blobs" / "sha256"
+        self.manifests = self.root / "manifests" / "sha256"
+        self.tmp = self.root / "tmp"
+
+    # ---- addressing -----------------------------------------------------------------------------
+
+    def blob_path(self, digest: str) -> Path:
+        """Return where the blob with SHA-256 `digest` lives."""
+        return self.blobs / digest[:2] / digest
+
+    def manifest_path(self, digest: str) -> Path:
+        """Return where the manifest of the version with `digest` lives."""
+        return self.manifests / digest[:2] / digest
+
+    def manifest_uri(self, digest: str) -> str:
+        """Return the storage URI recorded for a version."""
+        return self.manifest_path(digest).resolve().as_uri()
+
+    def has_blob(self, digest: str) -> bool:
+        """Return whether a blob with `digest` is stored."""
+        return self.blob_path(digest).is_file()
+
+    # ---- writing --------------------------------------------------------------------------------
+
+    def put_directory(
+        self, source: Path, *, progress: ProgressCallback | None = None
+    ) -> StoredDirectory:
+        """Store every regular file under `source`, then its manifest; return what was stored."""
+        files = scan_directory(source)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        entries = self._map_files(files, self._store_file, progress)
+        digest = manifest_digest(entries)
+        self._write_atomically(
+            self.manifest_path(digest), manifest_text(entries).encode("utf-8"), digest
+        )
+        return StoredDirectory(
+            uri=self.manifest_uri(digest),
+            digest=digest,
+            size=sum(entry.size for entry in entries),
+            manifest=sorted(entries, key=lambda e: sort_key(e.path)),
+        )
+
+    def hash_directory(
+        self, source: Path, *, progress: ProgressCallback | None = None
+    ) -> tuple[str, list[ManifestEntry]]:
+        """Hash `source` as `put_directory` would, writing nothing; return (digest, manifest)."""
+        files = scan_directory(source)
+        entries = self._map_files(files, self._hash_file, progress)
+        return manifest_digest(entries), sorted(entries, key=lambda e: sort_key(e.path))
+
+    def _map_files(self, files, worker, progress) -> list[ManifestEntry]:
+        # Largest first, so the big shards start at once and small files fill the gaps.
+        ordered = sorted(files, key=lambda f: f.size, reverse=True)
+        if len(ordered) <= 1 or MAX_WORKERS == 1:
+            return [worker(f, progress) for f in ordered]
+        with ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="blobstore") as pool:
+            return list(pool.map(lambda f: worker(f, progress), ordered))
+
+    def _hash_file(self, source: SourceFile, progress: ProgressCallback | None) -> ManifestEntry:
+        sha = hashlib.sha256()
+        size = 0
+        buffer = bytearray(CHUNK_SIZE)
+        view = memoryview(buffer)
+        try:
+            with open(source.absolute, "rb") as reader:
+                while n := reader.readinto(buffer):
+                    sha.update(view[:n])
+                    size += n
+                    if progress:
+                        progress(n, None)
+        except OSError as exc:
+            raise StorageError(f"Could not read {source.path}: {exc.strerror or exc}.") from exc
+        if progress:
+            progress(0, source.path)
+        return ManifestEntry(source.path, size, sha.hexdigest())
+
+    def _store_file(self, source: SourceFile, progress: ProgressCallback | None) -> ManifestEntry:
+        temporary = self.tmp / f"{uuid.uuid4().hex}.partial"
+        sha = hashlib.sha256()
+        size = 0
+        buffer = bytearray(CHUNK_SIZE)
+        view = memoryview(buffer)
+        try:
+            try:
+                reader = open(source.absolute, "rb")  # noqa: SIM115 (closed below, with the writer)
+            except OSError as exc:
+                raise StorageError(f"Could not read {source.path}: {exc.strerror or exc}.") from exc
+            with reader, open(temporary, "xb", buffering=0) as writer:
+                while n := reader.readinto(buffer):
+                    chunk = view[:n]
+                    sha.update(chunk)
+                    written = 0
+                    while written < n:
+                        written += writer.write(chunk[written:])
+                    size += n
+                    if progress:
+                        progress(n, None)
+                os.fsync(writer.fileno())
+            digest = sha.hexdigest()
+            final = self.blob_path(digest)
+            if final.exists():
+                # Same bytes already stored: keep the old blob, refresh its age for the collector.
+                os.utime(final)
+            else:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(temporary, final)
+                fsync_directory(final.parent)
+        except OSError as exc:
+            raise StorageError(self._write_failure(source.path, exc)) from exc
+        finally:
+            temporary.unlink(missing_ok=True)
+        if progress:
+            progress(0, source.path)
+        return ManifestEntry(source.path, size, digest)
+
+    def _write_atomically(self, final: Path, data: bytes, digest: str) -> None:
+        if final.exists():
+            os.utime(final)
+            return
+        temporary = self.tmp / f"{uuid.uuid4().hex}.partial"
+        try:
+            with open(temporary, "xb") as writer:
+                writer.write(data)
+                writer.flush()
+                os.fsync(writer.fileno())
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temporary, final)
+            fsync_directory(final.parent)
+        except OSError as exc:
+            raise StorageError(self._write_failure(f"manifest {digest[:12]}", exc)) from exc
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    @staticmethod
+    def _write_failure(what: str, exc: OSError) -> str:
+        reason = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+        return f"Could not store {what}: {reason}. Nothing was promoted; retry once that is fixed."
+
+    # ---- reading --------------------------------------------------------------------------------
+
+    def open_blob(self, digest: str) -> BinaryIO:
+        """Open a stored blob for reading; raise StorageError when it is missing."""
+        try:
+            return open(self.blob_path(digest), "rb")
+        except FileNotFoundError:
+            raise StorageError(
+                f"Blob {digest} is missing from the store.", code="blob_missing"
+            ) from None
+
+    def iter_files(self, manifest: list[ManifestEntry]) -> Iterator[tuple[ManifestEntry, Path]]:
+        """Yield each file of a version with the path of its blob, in manifest order."""
+        for entry in manifest:
+            yield entry, self.blob_path(entry.sha256)
+
+    def verify(
+        self, manifest: list[ManifestEntry], *, progress: ProgressCallback | None = None
+    ) -> list[FileCheck]:
+        """Re-hash each file's blob against the manifest; return one check per file."""
+
+        def check(entry: ManifestEntry) -> FileCheck:
+            blob = self.blob_path(entry.sha256)
+            if not blob.is_file():
+                return FileCheck(entry.path, entry.sha256, None, "missing")
+            actual = self._hash_file(SourceFile(entry.path, blob, entry.size), progress).sha256
+            status = "ok" if actual == entry.sha256 else "mismatch"
+            return FileCheck(entry.path, entry.sha256, actual, status)
+
+        with ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="verify") as pool:
+            return list(pool.map(check, manifest))
+
+
+class ProgressCounter:
+    """A thread-safe running total of bytes and files, for progress bars and live status."""
+
+    def __init__(self, on_change: Callable[[int, int], None] | None = None):
+        self.bytes = 0
+        self.files = 0
+        self._lock = threading.Lock()
+        self._on_change = on_change
+
+    def __call__(self, nbytes: int, finished_path: str | None) -> None:
+        with self._lock:
+            self.bytes += nbytes
+            self.files += finished_path is not None
+            if self._on_change:
+                self._on_change(self.bytes, self.files)
