@@ -27,6 +27,8 @@ def normalize_tags(tags) -> list[str]:
     """Validate tags and return them de-duplicated, in the order given."""
     if isinstance(tags, str):
         tags = [tags]
+    if not isinstance(tags, list | tuple):
+        raise RegistryError("Tags must be a list of strings.", code="invalid_tag")
     result: list[str] = []
     for tag in tags or ():
         validate_label(tag, what="tag")

@@ -14,7 +14,7 @@ import config
 from registry.exceptions import PromotionError, StorageError, VersionImmutableError
 from registry.labels import normalize_tags, validate_label
 from registry.layouts import locate_model
-from registry.storage import BlobStore, ProgressCallback, StoredDirectory
+from registry.storage import NO_PROGRESS, BlobStore, Progress, StoredDirectory
 from runs.lifecycle import RunStatus
 
 READY = "ready"
@@ -115,7 +115,7 @@ class ModelVersionManager(models.Manager):
         force: bool = False,
         user=None,
         *,
-        progress: ProgressCallback | None = None,
+        progress: Progress = NO_PROGRESS,
         extra_provenance: dict | None = None,
     ):
         """Promote `run`'s model directory into `artifact`; return (version, created).

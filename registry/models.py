@@ -1,13 +1,14 @@
 """The model registry: model families (artifacts), their immutable versions, and version files."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 
-from registry.exceptions import VersionImmutableError
+from registry.exceptions import RegistryError, VersionImmutableError
 from registry.labels import normalize_tags
 from registry.managers import ModelArtifactManager, ModelVersionManager, ModelVersionQuerySet
-from registry.storage import BlobStore, FileCheck, ManifestEntry
+from registry.storage import NO_PROGRESS, BlobStore, FileCheck, ManifestEntry, Progress
 
 ERROR_IMMUTABLE = (
     "Version {label} is ready and immutable: only its tags can change (tried to change {fields}). "
@@ -147,6 +148,12 @@ class ModelVersion(models.Model):
             if field.attname in loaded and getattr(self, field.attname) != loaded[field.attname]
         }
 
+    def clean(self):
+        try:
+            self.tags = normalize_tags(self.tags)
+        except RegistryError as exc:
+            raise ValidationError({"tags": exc.message}) from None
+
     def set_tags(self, tags) -> "ModelVersion":
         """Replace the version's tags (the one mutable field), validated and de-duplicated."""
         self.tags = normalize_tags(tags)
@@ -158,7 +165,7 @@ class ModelVersion(models.Model):
         entries = [ManifestEntry(f.path, f.size_bytes, f.sha256) for f in self.files.all()]
         return sorted(entries, key=lambda e: e.path.encode("utf-8"))
 
-    def verify(self, *, progress=None) -> list[FileCheck]:
+    def verify(self, *, progress: Progress = NO_PROGRESS) -> list[FileCheck]:
         """Re-hash every stored blob of this version against its manifest."""
         return BlobStore(settings.MODEL_REGISTRY_PATH).verify(self.manifest(), progress=progress)
 

@@ -24,9 +24,8 @@ import errno
 import hashlib
 import os
 import stat
-import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +39,21 @@ MAX_WORKERS = min(4, os.cpu_count() or 1)
 # Characters that `sha256sum` would escape in its output, which would break the digest's definition.
 UNSAFE_NAME_CHARACTERS = ("\n", "\r", "\\")
 
-ProgressCallback = Callable[[int, str | None], None]
-"""Called with (bytes just processed, path of a file just finished or None); may be called from
-several threads at once."""
+
+class Progress:
+    """Receives the progress of a long store operation; this base class ignores it.
+
+    Methods may be called from several threads at once.
+    """
+
+    def begin(self, phase: str, *, total_bytes: int, total_files: int) -> None:
+        """Start a phase ("hashing", "storing" or "verifying") over that many bytes and files."""
+
+    def advance(self, nbytes: int, finished_path: str | None = None) -> None:
+        """Count `nbytes` more processed, and a file finished when `finished_path` is given."""
+
+
+NO_PROGRESS = Progress()
 
 
 @dataclass(frozen=True)
@@ -183,12 +194,11 @@ class BlobStore:
 
     # ---- writing --------------------------------------------------------------------------------
 
-    def put_directory(
-        self, source: Path, *, progress: ProgressCallback | None = None
-    ) -> StoredDirectory:
+    def put_directory(self, source: Path, *, progress: Progress = NO_PROGRESS) -> StoredDirectory:
         """Store every regular file under `source`, then its manifest; return what was stored."""
         files = scan_directory(source)
         self.tmp.mkdir(parents=True, exist_ok=True)
+        progress.begin("storing", total_bytes=sum(f.size for f in files), total_files=len(files))
         entries = self._map_files(files, self._store_file, progress)
         digest = manifest_digest(entries)
         self._write_atomically(
@@ -202,10 +212,11 @@ class BlobStore:
         )
 
     def hash_directory(
-        self, source: Path, *, progress: ProgressCallback | None = None
+        self, source: Path, *, progress: Progress = NO_PROGRESS
     ) -> tuple[str, list[ManifestEntry]]:
         """Hash `source` as `put_directory` would, writing nothing; return (digest, manifest)."""
         files = scan_directory(source)
+        progress.begin("hashing", total_bytes=sum(f.size for f in files), total_files=len(files))
         entries = self._map_files(files, self._hash_file, progress)
         return manifest_digest(entries), sorted(entries, key=lambda e: sort_key(e.path))
 
@@ -217,7 +228,7 @@ class BlobStore:
         with ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="blobstore") as pool:
             return list(pool.map(lambda f: worker(f, progress), ordered))
 
-    def _hash_file(self, source: SourceFile, progress: ProgressCallback | None) -> ManifestEntry:
+    def _hash_file(self, source: SourceFile, progress: Progress) -> ManifestEntry:
         sha = hashlib.sha256()
         size = 0
         buffer = bytearray(CHUNK_SIZE)
@@ -227,15 +238,13 @@ class BlobStore:
                 while n := reader.readinto(buffer):
                     sha.update(view[:n])
                     size += n
-                    if progress:
-                        progress(n, None)
+                    progress.advance(n)
         except OSError as exc:
             raise StorageError(f"Could not read {source.path}: {exc.strerror or exc}.") from exc
-        if progress:
-            progress(0, source.path)
+        progress.advance(0, source.path)
         return ManifestEntry(source.path, size, sha.hexdigest())
 
-    def _store_file(self, source: SourceFile, progress: ProgressCallback | None) -> ManifestEntry:
+    def _store_file(self, source: SourceFile, progress: Progress) -> ManifestEntry:
         temporary = self.tmp / f"{uuid.uuid4().hex}.partial"
         sha = hashlib.sha256()
         size = 0
@@ -254,8 +263,7 @@ class BlobStore:
                     while written < n:
                         written += writer.write(chunk[written:])
                     size += n
-                    if progress:
-                        progress(n, None)
+                    progress.advance(n)
                 os.fsync(writer.fileno())
             digest = sha.hexdigest()
             final = self.blob_path(digest)
@@ -270,8 +278,7 @@ class BlobStore:
             raise StorageError(self._write_failure(source.path, exc)) from exc
         finally:
             temporary.unlink(missing_ok=True)
-        if progress:
-            progress(0, source.path)
+        progress.advance(0, source.path)
         return ManifestEntry(source.path, size, digest)
 
     def _write_atomically(self, final: Path, data: bytes, digest: str) -> None:
@@ -314,9 +321,12 @@ class BlobStore:
             yield entry, self.blob_path(entry.sha256)
 
     def verify(
-        self, manifest: list[ManifestEntry], *, progress: ProgressCallback | None = None
+        self, manifest: list[ManifestEntry], *, progress: Progress = NO_PROGRESS
     ) -> list[FileCheck]:
         """Re-hash each file's blob against the manifest; return one check per file."""
+        progress.begin(
+            "verifying", total_bytes=sum(e.size for e in manifest), total_files=len(manifest)
+        )
 
         def check(entry: ManifestEntry) -> FileCheck:
             blob = self.blob_path(entry.sha256)
@@ -328,20 +338,3 @@ class BlobStore:
 
         with ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="verify") as pool:
             return list(pool.map(check, manifest))
-
-
-class ProgressCounter:
-    """A thread-safe running total of bytes and files, for progress bars and live status."""
-
-    def __init__(self, on_change: Callable[[int, int], None] | None = None):
-        self.bytes = 0
-        self.files = 0
-        self._lock = threading.Lock()
-        self._on_change = on_change
-
-    def __call__(self, nbytes: int, finished_path: str | None) -> None:
-        with self._lock:
-            self.bytes += nbytes
-            self.files += finished_path is not None
-            if self._on_change:
-                self._on_change(self.bytes, self.files)

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from registry.exceptions import StorageError
-from registry.storage import BlobStore, manifest_digest, scan_directory
+from registry.storage import BlobStore, Progress, manifest_digest, scan_directory
 
 
 @pytest.fixture
@@ -180,15 +180,24 @@ def test_verify_reports_a_tampered_and_a_missing_blob(store, model_dir):
     assert checks["tokenizer/tokenizer.json"].status == "ok"
 
 
-def test_progress_reports_every_byte_and_file(store, model_dir):
-    seen = {"bytes": 0, "files": []}
+class RecordingProgress(Progress):
+    def __init__(self):
+        self.phases, self.bytes, self.files = [], 0, []
 
-    def progress(nbytes, finished):
-        seen["bytes"] += nbytes
-        if finished:
-            seen["files"].append(finished)
+    def begin(self, phase, *, total_bytes, total_files):
+        self.phases.append((phase, total_bytes, total_files))
+
+    def advance(self, nbytes, finished_path=None):
+        self.bytes += nbytes
+        if finished_path:
+            self.files.append(finished_path)
+
+
+def test_progress_reports_the_totals_then_every_byte_and_file(store, model_dir):
+    progress = RecordingProgress()
 
     stored = store.put_directory(model_dir, progress=progress)
 
-    assert seen["bytes"] == stored.size
-    assert sorted(seen["files"]) == sorted(e.path for e in stored.manifest)
+    assert progress.phases == [("storing", stored.size, len(stored.manifest))]
+    assert progress.bytes == stored.size
+    assert sorted(progress.files) == sorted(e.path for e in stored.manifest)

@@ -1,0 +1,43 @@
+"""Forms for pages and the admin; refusals from the registry become form errors here."""
+
+from django import forms
+
+from registry.exceptions import RegistryError
+from registry.models import ModelArtifact, ModelVersion
+from runs.models import TunixRun
+
+
+class RunChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, run: TunixRun) -> str:
+        metrics = ", ".join(f"{k}={v}" for k, v in list(run.metrics.items())[:2])
+        return f"{run.name} ({run.status}{'; ' + metrics if metrics else ''})"
+
+
+class PromoteRunForm(forms.Form):
+    """Pick a finished run, an optional label and tags, and promote it into a model."""
+
+    artifact = forms.ModelChoiceField(queryset=ModelArtifact.objects.all(), label="Model")
+    run = RunChoiceField(queryset=TunixRun.objects.promotable().newest_first(), label="Run")
+    version = forms.CharField(
+        required=False, max_length=64, label="Label", help_text="Empty for the next vN."
+    )
+    tags = forms.CharField(required=False, label="Tags", help_text="Separated by commas or spaces.")
+    force = forms.BooleanField(
+        required=False, label="Promote a failed run anyway (recorded in provenance)"
+    )
+
+    def promote(self, *, user) -> tuple[ModelVersion, bool] | None:
+        """Promote the chosen run; return (version, created), or None and a form error."""
+        data = self.cleaned_data
+        try:
+            return ModelVersion.objects.promote(
+                data["artifact"],
+                data["run"],
+                version=data["version"] or None,
+                tags=data["tags"].replace(",", " ").split(),
+                force=data["force"],
+                user=user,
+            )
+        except RegistryError as exc:
+            self.add_error(None, exc.message)
+            return None

@@ -1,0 +1,138 @@
+from io import StringIO
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+
+from registry.models import ModelArtifact, ModelVersion
+from registry.storage import BlobStore
+from registry.tests.factories import ModelArtifactFactory, promotable_run
+
+pytestmark = pytest.mark.django_db
+
+
+def call(*args) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def test_promote_run_prints_label_digest_size_and_newness():
+    artifact = ModelArtifactFactory(name="Gemma SFT")
+    run = promotable_run()
+
+    printed = call("promote_run", str(run.id), "--model", "gemma sft", "--tag", "candidate")
+
+    version = ModelVersion.objects.get()
+    assert version.artifact == artifact
+    assert version.tags == ["candidate"]
+    assert f"Gemma SFT:{version.version}" in printed
+    assert f"sha256:{version.sha256}" in printed
+    assert f"{version.size_bytes} bytes" in printed
+    assert "new     yes" in printed
+
+
+def test_promote_run_again_says_it_was_not_new():
+    run = promotable_run()
+    ModelArtifactFactory(name="m")
+    call("promote_run", str(run.id), "--model", "m")
+
+    printed = call("promote_run", str(run.id), "--model", "m")
+
+    assert "Already promoted m:v1" in printed
+    assert "new     no" in printed
+
+
+def test_promote_run_creates_the_model_when_asked():
+    run = promotable_run()
+
+    call("promote_run", str(run.id), "--model", "Brand New", "--create-model", "--version", "rc1")
+
+    assert ModelVersion.objects.get().artifact.name == "Brand New"
+    assert ModelVersion.objects.get().version == "rc1"
+
+
+def test_promote_run_refuses_an_unknown_model_without_create():
+    run = promotable_run()
+
+    with pytest.raises(CommandError) as excinfo:
+        call("promote_run", str(run.id), "--model", "nope")
+
+    assert "--create-model" in str(excinfo.value)
+    assert not ModelArtifact.objects.exists()
+
+
+def test_promote_run_refuses_an_unknown_run_in_one_line():
+    ModelArtifactFactory(name="m")
+
+    with pytest.raises(CommandError) as excinfo:
+        call("promote_run", "not-a-uuid", "--model", "m")
+
+    assert str(excinfo.value) == "No run with id not-a-uuid."
+
+
+def test_promote_run_shows_the_refusal_and_its_code():
+    run = promotable_run()
+    run.status = "failed"
+    run.save()
+    ModelArtifactFactory(name="m")
+
+    with pytest.raises(CommandError) as excinfo:
+        call("promote_run", str(run.id), "--model", "m")
+
+    assert "[run_failed]" in str(excinfo.value)
+    assert "\n" not in str(excinfo.value)
+
+
+def test_promote_run_with_force_promotes_a_failed_run():
+    run = promotable_run()
+    run.status = "failed"
+    run.save()
+    ModelArtifactFactory(name="m")
+
+    call("promote_run", str(run.id), "--model", "m", "--force")
+
+    assert ModelVersion.objects.get().provenance_json["forced"] is True
+
+
+def test_verify_version_reports_an_intact_version():
+    version, _ = ModelVersion.objects.promote(ModelArtifactFactory(), promotable_run())
+
+    printed = call("verify_version", str(version.pk))
+
+    assert f"{version} (2 files): ok" in printed
+
+
+def test_verify_version_detects_a_tampered_blob_and_exits_non_zero():
+    version, _ = ModelVersion.objects.promote(ModelArtifactFactory(), promotable_run())
+    weights = version.files.get(path="adapter_model.safetensors")
+    BlobStore(settings.MODEL_REGISTRY_PATH).blob_path(weights.sha256).write_bytes(b"tampered")
+    out = StringIO()
+
+    with pytest.raises(CommandError) as excinfo:
+        call_command("verify_version", str(version.pk), stdout=out)
+
+    assert "1 file(s) missing or corrupt" in str(excinfo.value)
+    assert "mismatch: adapter_model.safetensors" in out.getvalue()
+
+
+def test_verify_version_all_covers_every_ready_version_and_reports_missing_blobs():
+    artifact = ModelArtifactFactory()
+    first, _ = ModelVersion.objects.promote(artifact, promotable_run(seed=1))
+    second, _ = ModelVersion.objects.promote(artifact, promotable_run(seed=2))
+    weights = second.files.get(path="adapter_model.safetensors")
+    BlobStore(settings.MODEL_REGISTRY_PATH).blob_path(weights.sha256).unlink()
+    out = StringIO()
+
+    with pytest.raises(CommandError):
+        call_command("verify_version", "--all", stdout=out)
+
+    assert f"{first} (2 files): ok" in out.getvalue()
+    assert "missing: adapter_model.safetensors" in out.getvalue()
+
+
+def test_verify_version_refuses_an_unknown_id():
+    with pytest.raises(CommandError) as excinfo:
+        call("verify_version", "999")
+
+    assert "No version with id 999" in str(excinfo.value)
