@@ -2,7 +2,23 @@
 
 from rest_framework.routers import DefaultRouter
 
+from registry.api import ModelArtifactViewSet, ModelVersionViewSet
 from runs.api import TunixRunViewSet
 
-router = DefaultRouter(trailing_slash="/?")
+
+class OptionalSlashRouter(DefaultRouter):
+    """Routes that answer with or without a trailing slash (`/api/models` and `/api/runs/`)."""
+
+    # Format suffixes would read `files/config.json` as `files/config` in JSON format.
+    include_format_suffixes = False
+
+    def __init__(self):
+        super().__init__()
+        self.trailing_slash = "/?"
+
+
+router = OptionalSlashRouter()
 router.register("runs", TunixRunViewSet, basename="run")
+# Versions first: /api/models/versions/... must not be read as an artifact id.
+router.register("models/versions", ModelVersionViewSet, basename="modelversion")
+router.register("models", ModelArtifactViewSet, basename="modelartifact")

@@ -12,7 +12,10 @@ HTTP_STATUS_BY_CODE = {
     "run_not_found": 404,
     "artifact_not_found": 404,
     "version_not_found": 404,
+    "blob_missing": 409,
+    "not_downloadable": 409,
     "label_taken": 409,
+    "name_taken": 409,
     "content_already_promoted": 409,
     # The server could not write; the client may retry once space or the disk is back.
     "storage_failed": 503,

@@ -118,6 +118,9 @@ MEDIA_URL = "/media/"
 RUNS_ROOT = path_setting("RUNS_ROOT", MEDIA_ROOT / "runs")
 MODEL_REGISTRY_PATH = path_setting("MODEL_REGISTRY_PATH", MEDIA_ROOT / "model_registry")
 
+# Streaming multi-gigabyte files from Django is a choice to make deliberately in production.
+REGISTRY_DOWNLOADS_ENABLED = env.bool("REGISTRY_DOWNLOADS_ENABLED", default=False)
+
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -185,6 +188,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "runs.lifecycle.RunStatus",
+        "EvalStatusEnum": "runs.lifecycle.EvalStatus",
+        "VersionStatusEnum": "registry.models.VersionStatus",
+        "FileCheckStatusEnum": ["ok", "missing", "mismatch"],
+    },
 }
 
 # --------------------------------------------------------------------------------------------------

@@ -11,7 +11,12 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 import config
-from registry.exceptions import PromotionError, StorageError, VersionImmutableError
+from registry.exceptions import (
+    PromotionError,
+    RegistryError,
+    StorageError,
+    VersionImmutableError,
+)
 from registry.labels import normalize_tags, validate_label
 from registry.layouts import locate_model
 from registry.storage import NO_PROGRESS, BlobStore, Progress, StoredDirectory
@@ -66,9 +71,45 @@ class ModelArtifactQuerySet(models.QuerySet):
             version_count=models.Count("versions", filter=models.Q(versions__status=READY))
         )
 
+    def with_latest_version(self):
+        """Annotate `latest_version_*` (id, label, sha256, size, created) from the newest ready one.
+
+        Correlated subqueries keep a page of artifacts to one SQL query however long it is.
+        """
+        version_model = self.model._meta.get_field("versions").related_model
+        newest = version_model.objects.filter(
+            artifact=models.OuterRef("pk"), status=READY
+        ).order_by("-created_at", "-id")
+        return self.annotate(
+            **{
+                f"latest_version_{field}": models.Subquery(newest.values(field)[:1])
+                for field in ("id", "version", "sha256", "size_bytes", "created_at")
+            }
+        )
+
+    def search(self, text: str | None):
+        """Return artifacts whose name or description contains `text` (any case)."""
+        if not text:
+            return self
+        return self.filter(models.Q(name__icontains=text) | models.Q(description__icontains=text))
+
 
 class ModelArtifactManager(models.Manager.from_queryset(ModelArtifactQuerySet)):
     """Find artifacts by name, ignoring case as the uniqueness rule does."""
+
+    def create_artifact(self, **fields):
+        """Validate and create an artifact; a name taken meanwhile is a `name_taken` refusal."""
+        artifact = self.model(**fields)
+        artifact.full_clean()
+        try:
+            with transaction.atomic():
+                artifact.save()
+        except IntegrityError:
+            raise RegistryError(
+                f"A model named {artifact.name!r} already exists (ignoring case).",
+                code="name_taken",
+            ) from None
+        return artifact
 
     def get_by_name(self, name: str):
         """Return the artifact named `name` (any case); raise DoesNotExist."""

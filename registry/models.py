@@ -154,6 +154,22 @@ class ModelVersion(models.Model):
         except RegistryError as exc:
             raise ValidationError({"tags": exc.message}) from None
 
+    def ensure_only_tags_change(self, requested_fields) -> None:
+        """Refuse a change request that names any field but `tags`: the rest is frozen."""
+        refused = sorted(set(requested_fields) - {"tags"})
+        if refused:
+            raise VersionImmutableError(
+                ERROR_IMMUTABLE.format(label=self.version, fields=", ".join(refused))
+            )
+
+    def ensure_downloadable(self) -> None:
+        """Refuse to serve a version whose files are not all stored."""
+        if not self.is_ready:
+            raise RegistryError(
+                f"Version {self.version} is {self.status}; only ready versions can be downloaded.",
+                code="not_downloadable",
+            )
+
     def set_tags(self, tags) -> "ModelVersion":
         """Replace the version's tags (the one mutable field), validated and de-duplicated."""
         self.tags = normalize_tags(tags)

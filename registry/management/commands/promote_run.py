@@ -36,7 +36,10 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"No model named {options['model']!r}; pass --create-model to create it."
                 ) from None
-            artifact = ModelArtifact.objects.create(name=options["model"])
+            try:
+                artifact = ModelArtifact.objects.create_artifact(name=options["model"])
+            except ValidationError as exc:
+                raise CommandError(" ".join(exc.messages)) from None
         progress = TerminalProgress()
         try:
             version, created = ModelVersion.objects.promote(

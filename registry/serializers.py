@@ -1,0 +1,182 @@
+"""API shapes for the registry. Rules live on the models and managers; these only translate."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from registry.models import ModelArtifact, ModelFile, ModelVersion
+
+
+class ModelFileSerializer(serializers.ModelSerializer):
+    """One manifest entry."""
+
+    size = serializers.IntegerField(source="size_bytes")
+
+    class Meta:
+        model = ModelFile
+        fields = ["path", "size", "sha256"]
+
+
+class VersionSummarySerializer(serializers.ModelSerializer):
+    """A version in lists: label, status, digest, size, tags, when."""
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "version",
+            "status",
+            "layout",
+            "sha256",
+            "size_bytes",
+            "file_count",
+            "tags",
+            "metrics_json",
+            "created_at",
+        ]
+
+
+class LatestVersionSerializer(serializers.Serializer):
+    """The newest ready version of an artifact, from `with_latest_version()` annotations."""
+
+    id = serializers.IntegerField(source="latest_version_id")
+    version = serializers.CharField(source="latest_version_version")
+    sha256 = serializers.CharField(source="latest_version_sha256")
+    size_bytes = serializers.IntegerField(source="latest_version_size_bytes")
+    created_at = serializers.DateTimeField(source="latest_version_created_at")
+
+
+class ModelArtifactSerializer(serializers.ModelSerializer):
+    """A model artifact in lists, with its version count and latest version."""
+
+    version_count = serializers.IntegerField(read_only=True)
+    latest_version = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelArtifact
+        fields = [
+            "id",
+            "name",
+            "description",
+            "task_type",
+            "version_count",
+            "latest_version",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+    @extend_schema_field(LatestVersionSerializer(allow_null=True))
+    def get_latest_version(self, artifact: ModelArtifact) -> dict | None:
+        if getattr(artifact, "latest_version_id", None) is None:
+            return None
+        return LatestVersionSerializer(artifact).data
+
+
+class ModelArtifactCreateSerializer(serializers.ModelSerializer):
+    """What a client sends to create a model artifact."""
+
+    class Meta:
+        model = ModelArtifact
+        fields = ["id", "name", "description", "task_type"]
+
+    def validate(self, attrs: dict) -> dict:
+        # The model's own rules (case-insensitive uniqueness included) as field errors.
+        try:
+            ModelArtifact(**attrs).full_clean()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
+        return attrs
+
+    def create(self, validated_data: dict) -> ModelArtifact:
+        return ModelArtifact.objects.create_artifact(**validated_data)
+
+
+class ModelArtifactDetailSerializer(ModelArtifactSerializer):
+    """A model artifact with all of its versions, newest first."""
+
+    versions = VersionSummarySerializer(many=True, read_only=True, source="ordered_versions")
+
+    class Meta(ModelArtifactSerializer.Meta):
+        fields = [*ModelArtifactSerializer.Meta.fields, "versions"]
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    """A version with its manifest, frozen metrics, config and provenance, and links."""
+
+    artifact_name = serializers.CharField(source="artifact.name", read_only=True)
+    manifest = ModelFileSerializer(many=True, read_only=True, source="files")
+    source_run = serializers.SerializerMethodField()
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "artifact",
+            "artifact_name",
+            "version",
+            "status",
+            "layout",
+            "sha256",
+            "size_bytes",
+            "file_count",
+            "storage_uri",
+            "tags",
+            "metrics_json",
+            "config_json",
+            "provenance_json",
+            "source_run",
+            "download_url",
+            "manifest",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_source_run(self, version: ModelVersion) -> str | None:
+        if version.source_run_id is None:
+            return None
+        return self._absolute(reverse("run-detail", args=[version.source_run_id]))
+
+    @extend_schema_field(serializers.URLField())
+    def get_download_url(self, version: ModelVersion) -> str:
+        return self._absolute(reverse("modelversion-download", args=[version.pk]))
+
+    def _absolute(self, path: str) -> str:
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+
+class TagsUpdateSerializer(serializers.Serializer):
+    """The one change a ready version accepts: its tags."""
+
+    tags = serializers.ListField(child=serializers.CharField(allow_blank=True), allow_empty=True)
+
+
+class PromoteRequestSerializer(serializers.Serializer):
+    """A request to promote a run into this model."""
+
+    source_run_id = serializers.UUIDField()
+    version = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    tags = serializers.ListField(
+        child=serializers.CharField(allow_blank=True), required=False, default=list
+    )
+    force = serializers.BooleanField(required=False, default=False)
+
+
+class FileCheckSerializer(serializers.Serializer):
+    """The outcome of re-hashing one stored file."""
+
+    path = serializers.CharField()
+    expected = serializers.CharField()
+    actual = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=["ok", "missing", "mismatch"])
+
+
+class VerificationSerializer(serializers.Serializer):
+    """A version's verification: overall result and one entry per file."""
+
+    ok = serializers.BooleanField()
+    files = FileCheckSerializer(many=True)
