@@ -1,29 +1,12 @@
-"""Domain errors and the one place they are mapped to HTTP.
+"""The base of every domain error: a refusal with a machine-readable `code` and a message.
 
-Models and managers raise `DomainError` subclasses with a machine-readable `code`; the API turns
-them into `{"detail": ..., "code": ...}` here, commands into `CommandError`, pages into form errors.
+Models and managers raise subclasses; they are mapped once to HTTP (`config/http_errors.py`),
+to the CLI (`CommandError` in each command) and to pages (form errors).
 """
-
-from rest_framework.response import Response
-from rest_framework.views import exception_handler
-
-# Codes whose HTTP status is not 400. Everything else a domain error says is a bad request.
-HTTP_STATUS_BY_CODE = {
-    "run_not_found": 404,
-    "artifact_not_found": 404,
-    "version_not_found": 404,
-    "blob_missing": 409,
-    "not_downloadable": 409,
-    "label_taken": 409,
-    "name_taken": 409,
-    "content_already_promoted": 409,
-    # The server could not write; the client may retry once space or the disk is back.
-    "storage_failed": 503,
-}
 
 
 class DomainError(Exception):
-    """Base class for a refusal the user can act on: a `code` for machines, a message for people."""
+    """A refusal the user can act on: a `code` for machines, a message for people."""
 
     code = "invalid"
 
@@ -32,15 +15,3 @@ class DomainError(Exception):
         self.message = message
         if code is not None:
             self.code = code
-
-    @property
-    def http_status(self) -> int:
-        """Return the HTTP status this error maps to."""
-        return HTTP_STATUS_BY_CODE.get(self.code, 400)
-
-
-def api_exception_handler(exc, context):
-    """Render domain errors as `{"detail", "code"}`; defer everything else to DRF."""
-    if isinstance(exc, DomainError):
-        return Response({"detail": exc.message, "code": exc.code}, status=exc.http_status)
-    return exception_handler(exc, context)
