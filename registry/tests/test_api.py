@@ -578,3 +578,4 @@ def test_zip_stream_is_not_held_in_memory(reader_client, downloads_enabled):
 
     assert response.streaming
     assert isinstance(next(iter(response.streaming_content)), bytes | io.BytesIO | memoryview)
+    response.close()

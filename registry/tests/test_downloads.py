@@ -36,11 +36,15 @@ def test_read_ahead_stops_its_thread_when_the_client_goes_away():
         while True:
             yield b"x" * 1024
 
+    before = set(threading.enumerate())
     stream = read_ahead(endless(), depth=2)
     next(stream)
+    started = set(threading.enumerate()) - before
+
     stream.close()
 
-    assert not any(t.name == "zip-read-ahead" for t in threading.enumerate())
+    assert [t.name for t in started] == ["zip-read-ahead"]
+    assert not any(t.is_alive() for t in started)
 
 
 def test_read_blob_reads_a_range(tmp_path):
