@@ -10,6 +10,7 @@ HTTP_STATUS_BY_CODE = {
     "run_not_found": 404,
     "artifact_not_found": 404,
     "version_not_found": 404,
+    "alias_not_found": 404,
     "label_taken": 409,
     "name_taken": 409,
     "content_already_promoted": 409,

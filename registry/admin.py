@@ -6,7 +6,14 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from registry.forms import PromoteRunForm
-from registry.models import ModelArtifact, ModelFile, ModelVersion
+from registry.models import (
+    AliasChange,
+    ModelAlias,
+    ModelArtifact,
+    ModelFile,
+    ModelVersion,
+    RegistryEvent,
+)
 
 
 class ModelVersionInline(admin.TabularInline):
@@ -97,6 +104,10 @@ class ModelVersionAdmin(admin.ModelAdmin):
         # Versions are made by promotion only: the changelist links to the promote form instead.
         return False
 
+    def save_model(self, request, obj, form, change):
+        # Tags are the only editable field; changing them goes through the audited path.
+        ModelVersion.objects.get(pk=obj.pk).set_tags(obj.tags, user=request.user)
+
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
@@ -118,7 +129,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @admin.action(description="Verify selected versions (re-hash their blobs)")
     def verify_selected(self, request, queryset):
         for version in queryset.select_related("artifact"):
-            bad = [c for c in version.verify() if not c.ok]
+            bad = [c for c in version.verify(user=request.user) if not c.ok]
             if bad:
                 details = "; ".join(f"{c.path}: {c.status}" for c in bad)
                 self.message_user(request, f"{version}: {details}", messages.ERROR)
@@ -151,3 +162,44 @@ class ModelVersionAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/registry/modelversion/promote.html", context)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records nobody edits here: the audit trail and alias history are append-only."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(RegistryEvent)
+class RegistryEventAdmin(ReadOnlyAdmin):
+    list_display = ["at", "kind", "artifact", "version", "actor_name"]
+    list_filter = ["kind", "at"]
+    search_fields = ["artifact__name", "actor_name"]
+    list_select_related = ["artifact", "version"]
+
+
+@admin.register(AliasChange)
+class AliasChangeAdmin(ReadOnlyAdmin):
+    list_display = ["at", "artifact", "alias", "kind", "from_version", "to_version", "actor_name"]
+    list_filter = ["kind", "at"]
+    search_fields = ["artifact__name", "alias", "actor_name", "reason"]
+    list_select_related = ["artifact", "from_version", "to_version"]
+
+
+@admin.register(ModelAlias)
+class ModelAliasAdmin(ReadOnlyAdmin):
+    """Aliases move through their gates (API, pages, `set_alias`), so here they are read-only."""
+
+    list_display = ["artifact", "name", "version", "requires_completed_eval", "updated_at"]
+    search_fields = ["artifact__name", "name"]
+    list_select_related = ["artifact", "version"]
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("registry.view_modelalias")

@@ -1,8 +1,12 @@
-"""Registry API: model artifacts, promotion, versions, downloads and verification."""
+"""Registry API: model artifacts, promotion, aliases, events, versions, downloads, search."""
+
+import math
 
 from django.conf import settings
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -14,15 +18,30 @@ from rest_framework.response import Response
 from config.permissions import ActionPermissions
 from registry.downloads import download_filename, file_response, zip_response
 from registry.exceptions import RegistryError
-from registry.models import ModelArtifact, ModelVersion
+from registry.models import (
+    AliasChange,
+    EventKind,
+    ModelAlias,
+    ModelArtifact,
+    ModelVersion,
+    RegistryEvent,
+)
 from registry.serializers import (
+    AliasAtSerializer,
+    AliasChangeSerializer,
+    AliasGatesSerializer,
+    AliasPointSerializer,
+    AliasRemoveSerializer,
+    AliasSerializer,
     ModelArtifactCreateSerializer,
     ModelArtifactDetailSerializer,
     ModelArtifactSerializer,
     ModelVersionSerializer,
     PromoteRequestSerializer,
+    RegistryEventSerializer,
     TagsUpdateSerializer,
     VerificationSerializer,
+    VersionSearchResultSerializer,
 )
 from registry.storage import BlobStore
 from runs.models import TunixRun
@@ -63,8 +82,26 @@ class ModelArtifactViewSet(
     required_permissions = {
         "create": ["registry.add_modelartifact"],
         "promote": ["registry.add_modelversion"],
+        "alias:PUT": ["registry.move_alias"],
+        "alias:DELETE": ["registry.move_alias"],
+        "alias_gates": ["registry.change_alias_gates"],
     }
-    lookup_value_regex = r"\d+"
+    # A model is addressed by id or by name: /api/models/7/... or /api/models/by-name/Gemma/...
+    lookup_value_regex = r"\d+|by-name/[^/]+"
+
+    def get_object(self):
+        lookup = self.kwargs["pk"]
+        artifacts = self.get_queryset()
+        if lookup.startswith("by-name/"):
+            artifact = artifacts.filter(name__iexact=lookup.removeprefix("by-name/")).first()
+        else:
+            artifact = artifacts.filter(pk=lookup).first()
+        if artifact is None:
+            raise RegistryError(
+                f"No model {lookup.removeprefix('by-name/')!r}.", code="artifact_not_found"
+            )
+        self.check_object_permissions(self.request, artifact)
+        return artifact
 
     def get_queryset(self):
         artifacts = ModelArtifact.objects.all()
@@ -81,7 +118,12 @@ class ModelArtifactViewSet(
                     "versions",
                     queryset=ModelVersion.objects.order_by("-created_at", "-id"),
                     to_attr="ordered_versions",
-                )
+                ),
+                Prefetch(
+                    "aliases",
+                    queryset=ModelAlias.objects.select_related("version").order_by("name"),
+                    to_attr="ordered_aliases",
+                ),
             )
         return artifacts.order_by("name", "id")
 
@@ -151,9 +193,164 @@ class ModelArtifactViewSet(
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
+    # ---- aliases ---------------------------------------------------------------------------
+
+    @extend_schema(
+        methods=["GET"],
+        responses={200: ModelVersionSerializer, 404: REFUSAL},
+        description="Resolve an alias (`latest`: the newest ready version) to its version.",
+    )
+    @extend_schema(
+        methods=["PUT"],
+        request=AliasPointSerializer,
+        responses={200: AliasSerializer, 400: REFUSAL, 404: REFUSAL},
+        description="Set or move the alias; refused, naming each unmet requirement, by its gates.",
+    )
+    @extend_schema(
+        methods=["DELETE"],
+        request=AliasRemoveSerializer,
+        responses={200: AliasSerializer, 404: REFUSAL},
+        description="Remove the alias (its gates stay).",
+    )
+    @action(detail=True, methods=["get", "put", "delete"], url_path=r"aliases/(?P<alias>[^/]+)")
+    def alias(self, request, pk=None, alias=None):
+        """Resolve, set or move, or remove an alias."""
+        artifact = self.get_object()
+        if request.method == "GET":
+            version = ModelAlias.objects.resolve(artifact, alias)
+            return Response(
+                ModelVersionSerializer(version, context=self.get_serializer_context()).data
+            )
+        if request.method == "DELETE":
+            body = AliasRemoveSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            removed = ModelAlias.objects.remove(
+                artifact, alias, user=request.user, reason=body.validated_data["reason"]
+            )
+            return Response(AliasSerializer(removed).data)
+        body = AliasPointSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        version = ModelVersion.objects.filter(pk=body.validated_data["version_id"]).first()
+        if version is None:
+            raise RegistryError(
+                f"No version with id {body.validated_data['version_id']}.", code="version_not_found"
+            )
+        pointed = ModelAlias.objects.point(
+            artifact, alias, version, user=request.user, reason=body.validated_data["reason"]
+        )
+        return Response(AliasSerializer(pointed).data)
+
+    @extend_schema(
+        responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY), 404: REFUSAL}
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"aliases/(?P<alias>[^/]+)/download",
+        content_negotiation_class=AnyContentNegotiation,
+    )
+    def alias_download(self, request, pk=None, alias=None):
+        """Download the version an alias points at, as a ZIP."""
+        check_downloads_enabled()
+        return version_zip(ModelAlias.objects.resolve(self.get_object(), alias))
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "at", OpenApiTypes.DATETIME, description="Answer which version it held then."
+            )
+        ],
+        responses={200: AliasChangeSerializer(many=True)},
+        description=(
+            "The alias's history, newest first; with `?at=`, which version it pointed at then "
+            "(an `AliasAt` object)."
+        ),
+    )
+    @action(detail=True, methods=["get"], url_path=r"aliases/(?P<alias>[^/]+)/history")
+    def alias_history(self, request, pk=None, alias=None):
+        """List an alias's history, or tell which version it held at `?at=`."""
+        artifact = self.get_object()
+        changes = AliasChange.objects.filter(artifact=artifact, alias=alias).select_related(
+            "from_version", "to_version"
+        )
+        at = request.query_params.get("at")
+        if at is None:
+            page = self.paginate_queryset(changes)
+            return self.get_paginated_response(AliasChangeSerializer(page, many=True).data)
+        moment = parse_moment(at)
+        change = changes.exclude(kind="gate_change").filter(at__lte=moment).first()
+        version = change.to_version if change is not None else None
+        return Response(
+            AliasAtSerializer(
+                {"alias": alias, "at": moment, "version": version, "change": change}
+            ).data
+        )
+
+    @extend_schema(request=AliasGatesSerializer, responses={200: AliasSerializer, 400: REFUSAL})
+    @action(detail=True, methods=["put"], url_path=r"aliases/(?P<alias>[^/]+)/gates")
+    def alias_gates(self, request, pk=None, alias=None):
+        """Replace the requirements a version must meet before this alias may point at it."""
+        artifact = self.get_object()
+        body = AliasGatesSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        gated = ModelAlias.objects.set_gates(
+            artifact,
+            alias,
+            requirements=body.validated_data["requirements"],
+            requires_completed_eval=body.validated_data["requires_completed_eval"],
+            user=request.user,
+            reason=body.validated_data["reason"],
+        )
+        return Response(AliasSerializer(gated).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("kind", str, enum=EventKind.values)],
+        responses={200: RegistryEventSerializer(many=True)},
+    )
+    @action(detail=True, methods=["get"])
+    def events(self, request, pk=None):
+        """The model's audit trail, newest first, optionally of one kind."""
+        kind = request.query_params.get("kind")
+        if kind and kind not in EventKind.values:
+            raise RegistryError(
+                f"Unknown event kind {kind!r}; use one of {', '.join(EventKind.values)}.",
+                code="invalid_kind",
+            )
+        events = (
+            RegistryEvent.objects.filter(artifact=self.get_object())
+            .of_kind(kind)
+            .select_related("version")
+        )
+        page = self.paginate_queryset(events)
+        return self.get_paginated_response(RegistryEventSerializer(page, many=True).data)
+
+
+def parse_moment(text: str):
+    """Parse an ISO 8601 moment (UTC when no offset is given); refuse anything else."""
+    moment = parse_datetime(text.replace(" ", "+")) if text else None
+    if moment is None:
+        raise RegistryError(
+            f"{text!r} is not an ISO 8601 date-time such as 2026-03-03T12:00:00Z.",
+            code="invalid_at",
+        )
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, timezone.utc)
+
+
+def version_zip(version: ModelVersion):
+    """Return the streamed ZIP of a ready version."""
+    version.ensure_downloadable()
+    return zip_response(
+        BlobStore(settings.MODEL_REGISTRY_PATH),
+        version.manifest(),
+        filename=download_filename(version.artifact.name, version.version),
+        digest=version.sha256,
+    )
+
 
 @extend_schema(tags=["versions"])
-class ModelVersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ModelVersionViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Model versions: retrieve with manifest, edit tags, download, verify."""
 
     permission_classes = [ActionPermissions]
@@ -173,8 +370,31 @@ class ModelVersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         version.ensure_only_tags_change(request.data)
         body = TagsUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        version.set_tags(body.validated_data["tags"])
+        version.set_tags(body.validated_data["tags"], user=request.user)
         return Response(self.get_serializer(version).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("model", str, description="Only versions of this model (its name)."),
+            OpenApiParameter("metric", str, description="Filter and sort by this metric."),
+            OpenApiParameter("lte", float, description="Metric at most this."),
+            OpenApiParameter("gte", float, description="Metric at least this."),
+            OpenApiParameter("order", str, enum=["metric", "-metric"]),
+        ],
+        responses={200: VersionSearchResultSerializer(many=True), 400: REFUSAL},
+    )
+    def list(self, request, *args, **kwargs):
+        """Search ready versions across models by a metric."""
+        params = request.query_params
+        versions = ModelVersion.objects.search(
+            model=params.get("model"),
+            metric=params.get("metric"),
+            lte=number_param(params, "lte"),
+            gte=number_param(params, "gte"),
+            order=params.get("order"),
+        )
+        page = self.paginate_queryset(versions)
+        return self.get_paginated_response(VersionSearchResultSerializer(page, many=True).data)
 
     @extend_schema(
         responses={
@@ -188,14 +408,7 @@ class ModelVersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     def download(self, request, pk=None):
         """Stream the version as a ZIP whose SHA256SUMS checks every file (`sha256sum -c`)."""
         check_downloads_enabled()
-        version = self.get_object()
-        version.ensure_downloadable()
-        return zip_response(
-            BlobStore(settings.MODEL_REGISTRY_PATH),
-            version.manifest(),
-            filename=download_filename(version.artifact.name, version.version),
-            digest=version.sha256,
-        )
+        return version_zip(self.get_object())
 
     @extend_schema(
         parameters=[OpenApiParameter("path", str, OpenApiParameter.PATH)],
@@ -236,7 +449,21 @@ class ModelVersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def verify(self, request, pk=None):
         """Re-hash the version's stored blobs; report each file."""
-        checks = self.get_object().verify()
+        checks = self.get_object().verify(user=request.user)
         return Response(
             VerificationSerializer({"ok": all(c.ok for c in checks), "files": checks}).data
         )
+
+
+def number_param(params, name: str) -> float | None:
+    """Read a finite number from the query string; refuse anything else."""
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise RegistryError(f"{name} must be a number; got {raw!r}.", code="invalid_search")
+    return value

@@ -3,9 +3,11 @@
 import copy
 import functools
 import hashlib
+import math
 import re
 from pathlib import Path
 
+from django.apps import apps
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
@@ -17,6 +19,7 @@ from registry.exceptions import (
     StorageError,
     VersionImmutableError,
 )
+from registry.gates import parse_requirements, requirements_as_json
 from registry.labels import normalize_tags, validate_label
 from registry.layouts import locate_model
 from registry.storage import NO_PROGRESS, BlobStore, Progress, StoredDirectory
@@ -45,6 +48,18 @@ def requirements_fingerprint() -> str:
         return hashlib.sha256((settings.BASE_DIR / "requirements.txt").read_bytes()).hexdigest()
     except OSError:
         return ""
+
+
+def searchable_metrics(metrics: dict) -> dict[str, float]:
+    """Return the finite numeric top-level metrics: the ones versions can be searched by."""
+    return {
+        key: float(value)
+        for key, value in (metrics or {}).items()
+        if isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and len(key) <= 200
+    }
 
 
 def check_promotable(run, *, force: bool) -> None:
@@ -127,6 +142,40 @@ class ModelVersionQuerySet(models.QuerySet):
         """Return the versions of `artifact`, newest first."""
         return self.filter(artifact=artifact).order_by("-created_at", "-id")
 
+    def search(
+        self,
+        *,
+        model: str | None = None,
+        metric: str | None = None,
+        lte: float | None = None,
+        gte: float | None = None,
+        order: str | None = None,
+    ):
+        """Return ready versions, of one model (by name) or all, filtered and sorted by a metric.
+
+        With `metric`, only versions that have it as a number are returned, annotated with
+        `metric_value`; `order` is `metric`, `-metric`, or newest first when empty.
+        """
+        versions = self.ready().select_related("artifact")
+        if model:
+            versions = versions.filter(artifact__name__iexact=model)
+        if metric:
+            versions = versions.filter(metrics__key=metric).annotate(
+                metric_value=models.F("metrics__value")
+            )
+            if lte is not None:
+                versions = versions.filter(metric_value__lte=lte)
+            if gte is not None:
+                versions = versions.filter(metric_value__gte=gte)
+        if order in ("metric", "-metric"):
+            if not metric:
+                raise RegistryError(
+                    "order=metric needs a metric to sort by.", code="invalid_search"
+                )
+            direction = "-" if order.startswith("-") else ""
+            return versions.order_by(f"{direction}metric_value", "-created_at", "-id")
+        return versions.order_by("-created_at", "-id")
+
     def update(self, **kwargs):
         changing = set(kwargs) - {"tags"}
         if kwargs.get("source_run", 0) is None or kwargs.get("source_run_id", 0) is None:
@@ -177,7 +226,7 @@ class ModelVersionManager(models.Manager):
                 digest, _ = store.hash_directory(layout.directory, progress=progress)
                 existing = previous.filter(sha256=digest).first()
                 if existing:
-                    return self._repeat(existing, label), False
+                    return self._repeat(existing, label, user), False
             stored = store.put_directory(layout.directory, progress=progress)
         except StorageError as exc:
             raise PromotionError(exc.message, code=exc.code) from exc
@@ -208,19 +257,30 @@ class ModelVersionManager(models.Manager):
                 tags=tags,
                 layout=layout.kind,
                 provenance=provenance,
+                user=user,
             )
         except IntegrityError:
             # Only reachable when a concurrent promotion won a race the lock did not cover:
             # answer as if we had arrived second.
             existing = self.filter(artifact=artifact, source_run=run, sha256=stored.digest).first()
             if existing:
-                return self._repeat(existing, label), False
+                return self._repeat(existing, label, user), False
             raise PromotionError(
                 ERROR_LABEL_TAKEN.format(artifact=artifact.name, label=label), code="label_taken"
             ) from None
 
     def _record(
-        self, artifact, run, stored: StoredDirectory, store, *, label, tags, layout, provenance
+        self,
+        artifact,
+        run,
+        stored: StoredDirectory,
+        store,
+        *,
+        label,
+        tags,
+        layout,
+        provenance,
+        user,
     ):
         artifact_model = self.model._meta.get_field("artifact").related_model
         file_model = self.model._meta.get_field("files").related_model
@@ -229,7 +289,7 @@ class ModelVersionManager(models.Manager):
             locked = artifact_model.objects.select_for_update().get(pk=artifact.pk)
             existing = self.filter(artifact=locked, source_run=run, sha256=stored.digest).first()
             if existing:
-                return self._repeat(existing, label), False
+                return self._repeat(existing, label, user), False
             vanished = [e.path for e in stored.manifest if not store.has_blob(e.sha256)]
             if vanished:
                 raise PromotionError(
@@ -259,12 +319,25 @@ class ModelVersionManager(models.Manager):
                 file_model(version=version, path=e.path, size_bytes=e.size, sha256=e.sha256)
                 for e in stored.manifest
             )
+            registry_model("VersionMetric").objects.bulk_create(
+                registry_model("VersionMetric")(version=version, key=key, value=value)
+                for key, value in searchable_metrics(version.metrics_json).items()
+            )
             version.status = READY
             version.save(update_fields=["status"])
             locked.save(update_fields=["updated_at"])
+            registry_model("RegistryEvent").objects.record(
+                "promotion",
+                artifact=locked,
+                version=version,
+                user=user,
+                created=True,
+                run_id=str(run.id),
+                digest=version.sha256,
+            )
         return version, True
 
-    def _repeat(self, existing, label):
+    def _repeat(self, existing, label, user):
         if label and label != existing.version:
             raise PromotionError(
                 ERROR_SAME_CONTENT.format(
@@ -274,6 +347,15 @@ class ModelVersionManager(models.Manager):
                 ),
                 code="content_already_promoted",
             )
+        registry_model("RegistryEvent").objects.record(
+            "promotion",
+            artifact=existing.artifact,
+            version=existing,
+            user=user,
+            created=False,
+            run_id=str(existing.source_run_id),
+            digest=existing.sha256,
+        )
         return existing
 
     def _next_label(self, artifact) -> str:
@@ -282,3 +364,197 @@ class ModelVersionManager(models.Manager):
         )
         numbers = [int(AUTO_LABEL.match(label).group(1)) for label in labels]
         return f"v{max(numbers, default=0) + 1}"
+
+
+def actor_name(user) -> str:
+    """Return the name recorded for who did something: a user name, or empty for a script."""
+    return user.get_username() if user is not None and user.is_authenticated else ""
+
+
+def registry_model(name: str):
+    """Return a registry model class without importing models.py (which imports this module)."""
+    return apps.get_model("registry", name)
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    """Rows written once: bulk updates and deletes are refused."""
+
+    def update(self, **kwargs):
+        raise RegistryError("These records are append-only.", code="append_only")
+
+    def delete(self):
+        raise RegistryError("These records are append-only.", code="append_only")
+
+
+class RegistryEventQuerySet(AppendOnlyQuerySet):
+    """Reads over the audit trail."""
+
+    def of_kind(self, kind: str | None):
+        """Return events of `kind`, or all when it is empty."""
+        return self.filter(kind=kind) if kind else self
+
+
+class RegistryEventManager(models.Manager.from_queryset(RegistryEventQuerySet)):
+    """Write the audit trail."""
+
+    def record(self, kind: str, *, artifact, version=None, user=None, **details):
+        """Append an event of `kind` for `artifact` (and `version`), by `user`, with details."""
+        return self.create(
+            kind=kind,
+            artifact=artifact,
+            version=version,
+            actor=user if user is not None and user.is_authenticated else None,
+            actor_name=actor_name(user),
+            details=details,
+        )
+
+
+class ModelAliasManager(models.Manager):
+    """Set, move and remove aliases and their gates, each recorded in the alias history."""
+
+    def resolve(self, artifact, name: str):
+        """Return the ready version `name` points at (`latest`: the newest); raise RegistryError."""
+        versions = registry_model("ModelVersion").objects
+        if name == "latest":
+            version = versions.for_artifact(artifact).ready().first()
+        else:
+            alias = self.filter(artifact=artifact, name=name).select_related("version").first()
+            version = alias.version if alias else None
+        if version is None:
+            raise RegistryError(
+                f"{artifact.name} has no version under the alias {name!r}.", code="alias_not_found"
+            )
+        return version
+
+    def point(self, artifact, name: str, version, *, user=None, reason: str = ""):
+        """Point alias `name` at `version` if its gates allow; return the alias."""
+        validate_label(name, what="alias")
+        with transaction.atomic():
+            locked = type(artifact).objects.select_for_update().get(pk=artifact.pk)
+            if version.artifact_id != locked.pk:
+                raise RegistryError(
+                    f"Version {version.version} belongs to another model.", code="wrong_model"
+                )
+            if not version.is_ready:
+                raise RegistryError(
+                    f"Version {version.version} is {version.status}; aliases point at ready "
+                    "versions only.",
+                    code="version_not_ready",
+                )
+            alias, _ = self.get_or_create(artifact=locked, name=name)
+            unmet = alias.unmet_requirements(version)
+            if unmet:
+                raise RegistryError(
+                    f"{locked.name}@{name} cannot point at {version.version}: it requires "
+                    + "; ".join(unmet)
+                    + ".",
+                    code="gate_unmet",
+                )
+            previous = alias.version
+            if previous is not None and previous.pk == version.pk:
+                return alias
+            alias.version = version
+            alias.save(update_fields=["version", "updated_at"])
+            kind = "set" if previous is None else "move"
+            self._history(locked, name, kind, previous, version, user, reason)
+            registry_model("RegistryEvent").objects.record(
+                "alias_move",
+                artifact=locked,
+                version=version,
+                user=user,
+                alias=name,
+                change=kind,
+                from_version=previous.version if previous else None,
+                to_version=version.version,
+                reason=reason,
+            )
+            return alias
+
+    def remove(self, artifact, name: str, *, user=None, reason: str = ""):
+        """Unset alias `name` (its gates stay); raise RegistryError when it points nowhere."""
+        validate_label(name, what="alias")
+        with transaction.atomic():
+            locked = type(artifact).objects.select_for_update().get(pk=artifact.pk)
+            alias = self.filter(artifact=locked, name=name).select_related("version").first()
+            if alias is None or alias.version is None:
+                raise RegistryError(
+                    f"{locked.name} has no version under the alias {name!r}.",
+                    code="alias_not_found",
+                )
+            previous = alias.version
+            alias.version = None
+            alias.save(update_fields=["version", "updated_at"])
+            self._history(locked, name, "remove", previous, None, user, reason)
+            registry_model("RegistryEvent").objects.record(
+                "alias_move",
+                artifact=locked,
+                version=previous,
+                user=user,
+                alias=name,
+                change="remove",
+                from_version=previous.version,
+                to_version=None,
+                reason=reason,
+            )
+            return alias
+
+    def set_gates(
+        self,
+        artifact,
+        name: str,
+        *,
+        requirements,
+        requires_completed_eval: bool = False,
+        user=None,
+        reason: str = "",
+    ):
+        """Replace alias `name`'s requirements (creating the alias unset if needed)."""
+        validate_label(name, what="alias")
+        parsed = requirements_as_json(parse_requirements(requirements))
+        with transaction.atomic():
+            locked = type(artifact).objects.select_for_update().get(pk=artifact.pk)
+            alias, _ = self.get_or_create(artifact=locked, name=name)
+            before = {
+                "requirements": alias.requirements,
+                "requires_completed_eval": alias.requires_completed_eval,
+            }
+            after = {"requirements": parsed, "requires_completed_eval": requires_completed_eval}
+            if before == after:
+                return alias
+            alias.requirements = parsed
+            alias.requires_completed_eval = requires_completed_eval
+            alias.save(update_fields=["requirements", "requires_completed_eval", "updated_at"])
+            self._history(
+                locked,
+                name,
+                "gate_change",
+                alias.version,
+                alias.version,
+                user,
+                reason,
+                before=before,
+                after=after,
+            )
+            registry_model("RegistryEvent").objects.record(
+                "gate_change",
+                artifact=locked,
+                user=user,
+                alias=name,
+                before=before,
+                after=after,
+                reason=reason,
+            )
+            return alias
+
+    def _history(self, artifact, name, kind, from_version, to_version, user, reason, **details):
+        registry_model("AliasChange").objects.create(
+            artifact=artifact,
+            alias=name,
+            kind=kind,
+            from_version=from_version,
+            to_version=to_version,
+            actor=user if user is not None and user.is_authenticated else None,
+            actor_name=actor_name(user),
+            reason=reason,
+            details=details,
+        )

@@ -2,12 +2,21 @@
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from registry.exceptions import RegistryError, VersionImmutableError
+from registry.gates import parse_requirements
 from registry.labels import normalize_tags
-from registry.managers import ModelArtifactManager, ModelVersionManager, ModelVersionQuerySet
+from registry.managers import (
+    AppendOnlyQuerySet,
+    ModelAliasManager,
+    ModelArtifactManager,
+    ModelVersionManager,
+    ModelVersionQuerySet,
+    RegistryEventManager,
+)
 from registry.storage import NO_PROGRESS, BlobStore, FileCheck, ManifestEntry, Progress
 
 ERROR_IMMUTABLE = (
@@ -170,20 +179,49 @@ class ModelVersion(models.Model):
                 code="not_downloadable",
             )
 
-    def set_tags(self, tags) -> "ModelVersion":
-        """Replace the version's tags (the one mutable field), validated and de-duplicated."""
-        self.tags = normalize_tags(tags)
-        self.save(update_fields=["tags"])
+    def set_tags(self, tags, *, user=None) -> "ModelVersion":
+        """Replace the version's tags (the one mutable field), validated, and record the change."""
+        before, after = list(self.tags), normalize_tags(tags)
+        if after == before:
+            return self
+        with transaction.atomic():
+            self.tags = after
+            self.save(update_fields=["tags"])
+            RegistryEvent.objects.record(
+                EventKind.TAG_CHANGE,
+                artifact=self.artifact,
+                version=self,
+                user=user,
+                before=before,
+                after=after,
+            )
         return self
+
+    def evaluation_status(self) -> str:
+        """Return the source run's evaluation status now, or as frozen at promotion."""
+        if self.source_run is not None:
+            return self.source_run.eval_status
+        return self.provenance_json.get("eval_status") or "none"
 
     def manifest(self) -> list[ManifestEntry]:
         """Return the version's files as manifest entries, sorted by path bytes."""
         entries = [ManifestEntry(f.path, f.size_bytes, f.sha256) for f in self.files.all()]
         return sorted(entries, key=lambda e: e.path.encode("utf-8"))
 
-    def verify(self, *, progress: Progress = NO_PROGRESS) -> list[FileCheck]:
-        """Re-hash every stored blob of this version against its manifest."""
-        return BlobStore(settings.MODEL_REGISTRY_PATH).verify(self.manifest(), progress=progress)
+    def verify(self, *, progress: Progress = NO_PROGRESS, user=None) -> list[FileCheck]:
+        """Re-hash every stored blob of this version against its manifest; record the result."""
+        checks = BlobStore(settings.MODEL_REGISTRY_PATH).verify(self.manifest(), progress=progress)
+        problems = [{"path": c.path, "status": c.status} for c in checks if not c.ok]
+        RegistryEvent.objects.record(
+            EventKind.VERIFICATION,
+            artifact=self.artifact,
+            version=self,
+            user=user,
+            ok=not problems,
+            files=len(checks),
+            problems=problems,
+        )
+        return checks
 
 
 class ModelFile(models.Model):
@@ -204,3 +242,164 @@ class ModelFile(models.Model):
 
     def __str__(self) -> str:
         return self.path
+
+
+class VersionMetric(models.Model):
+    """One numeric metric of a version, copied at promotion so versions can be searched by it."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="metrics")
+    key = models.CharField(max_length=200)
+    value = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "key"], name="registry_versionmetric_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["key", "value"], name="registry_metric_key_value")]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value:g}"
+
+
+class AppendOnlyModel(models.Model):
+    """A record that is written once: never changed, never deleted."""
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise RegistryError(
+                f"{self._meta.verbose_name} records are append-only.", code="append_only"
+            )
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise RegistryError(
+            f"{self._meta.verbose_name} records are append-only.", code="append_only"
+        )
+
+
+class ModelAlias(models.Model):
+    """A movable name for one ready version of a model (`production`), optionally gated."""
+
+    artifact = models.ForeignKey(ModelArtifact, on_delete=models.PROTECT, related_name="aliases")
+    name = models.CharField(max_length=64)
+    version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="aliases"
+    )
+    requirements = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='For example [{"metric": "eval_loss", "op": "<=", "value": 0.3}].',
+    )
+    requires_completed_eval = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ModelAliasManager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "model aliases"
+        permissions = [
+            ("move_alias", "Can set, move and remove model aliases"),
+            ("change_alias_gates", "Can change the requirements an alias imposes"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["artifact", "name"], name="registry_modelalias_unique"),
+        ]
+
+    def __str__(self) -> str:
+        target = self.version.version if self.version_id else "(unset)"
+        return f"{self.artifact.name}@{self.name} -> {target}"
+
+    def unmet_requirements(self, version: ModelVersion) -> list[str]:
+        """Return, in words, each gate requirement `version` does not meet (empty: it passes)."""
+        unmet = [
+            reason
+            for requirement in parse_requirements(self.requirements)
+            if (reason := requirement.check(version.metrics_json or {}))
+        ]
+        if self.requires_completed_eval:
+            eval_status = version.evaluation_status()
+            if eval_status != "completed":
+                unmet.append(
+                    f"a completed evaluation (the source run's evaluation is {eval_status})"
+                )
+        return unmet
+
+
+class AliasChangeKind(models.TextChoices):
+    SET = "set", "Set"
+    MOVE = "move", "Move"
+    REMOVE = "remove", "Remove"
+    GATE_CHANGE = "gate_change", "Gate change"
+
+
+class AliasChange(AppendOnlyModel):
+    """One entry of an alias's history: which version it pointed at from when, who moved it, why."""
+
+    artifact = models.ForeignKey(
+        ModelArtifact, on_delete=models.PROTECT, related_name="alias_changes"
+    )
+    alias = models.CharField(max_length=64, db_index=True)
+    kind = models.CharField(max_length=16, choices=AliasChangeKind.choices)
+    from_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    to_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    reason = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = "alias change"
+
+    def __str__(self) -> str:
+        return f"{self.alias} {self.kind} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class EventKind(models.TextChoices):
+    PROMOTION = "promotion", "Promotion"
+    TAG_CHANGE = "tag_change", "Tag change"
+    ALIAS_MOVE = "alias_move", "Alias move"
+    GATE_CHANGE = "gate_change", "Gate change"
+    VERIFICATION = "verification", "Verification"
+    ARCHIVE = "archive", "Archive"
+
+
+class RegistryEvent(AppendOnlyModel):
+    """The audit trail: one row for each thing that happened to a model or version."""
+
+    kind = models.CharField(max_length=16, choices=EventKind.choices, db_index=True)
+    artifact = models.ForeignKey(ModelArtifact, on_delete=models.PROTECT, related_name="events")
+    version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="events"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    objects = RegistryEventManager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = "registry event"
+
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.artifact_id} at {self.at:%Y-%m-%d %H:%M}"

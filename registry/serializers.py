@@ -5,7 +5,14 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from registry.models import ModelArtifact, ModelFile, ModelVersion
+from registry.models import (
+    AliasChange,
+    ModelAlias,
+    ModelArtifact,
+    ModelFile,
+    ModelVersion,
+    RegistryEvent,
+)
 
 
 class ModelFileSerializer(serializers.ModelSerializer):
@@ -94,12 +101,17 @@ class ModelArtifactCreateSerializer(serializers.ModelSerializer):
 
 
 class ModelArtifactDetailSerializer(ModelArtifactSerializer):
-    """A model artifact with all of its versions, newest first."""
+    """A model artifact with all of its versions, newest first, and its aliases."""
 
     versions = VersionSummarySerializer(many=True, read_only=True, source="ordered_versions")
+    aliases = serializers.SerializerMethodField()
 
     class Meta(ModelArtifactSerializer.Meta):
-        fields = [*ModelArtifactSerializer.Meta.fields, "versions"]
+        fields = [*ModelArtifactSerializer.Meta.fields, "versions", "aliases"]
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_aliases(self, artifact: ModelArtifact) -> list[dict]:
+        return AliasSerializer(artifact.ordered_aliases, many=True).data
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -180,3 +192,106 @@ class VerificationSerializer(serializers.Serializer):
 
     ok = serializers.BooleanField()
     files = FileCheckSerializer(many=True)
+
+
+class AliasSerializer(serializers.ModelSerializer):
+    """An alias in a model's details: where it points and what it requires."""
+
+    version_id = serializers.IntegerField(allow_null=True, read_only=True)
+    version = serializers.CharField(source="version.version", allow_null=True, default=None)
+
+    class Meta:
+        model = ModelAlias
+        fields = [
+            "name",
+            "version_id",
+            "version",
+            "requirements",
+            "requires_completed_eval",
+            "updated_at",
+        ]
+
+
+class AliasPointSerializer(serializers.Serializer):
+    """Point an alias at a version."""
+
+    version_id = serializers.IntegerField()
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class AliasRemoveSerializer(serializers.Serializer):
+    """Why an alias is removed (optional)."""
+
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class GateRequirementSerializer(serializers.Serializer):
+    metric = serializers.CharField()
+    op = serializers.ChoiceField(choices=["<=", "<", ">=", ">", "=="])
+    value = serializers.FloatField()
+
+
+class AliasGatesSerializer(serializers.Serializer):
+    """The requirements a version must meet before the alias may point at it."""
+
+    requirements = GateRequirementSerializer(many=True, required=False, default=list)
+    requires_completed_eval = serializers.BooleanField(required=False, default=False)
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class AliasChangeSerializer(serializers.ModelSerializer):
+    """One entry of an alias's history."""
+
+    from_version = serializers.CharField(source="from_version.version", default=None)
+    to_version = serializers.CharField(source="to_version.version", default=None)
+
+    class Meta:
+        model = AliasChange
+        fields = [
+            "id",
+            "alias",
+            "kind",
+            "from_version_id",
+            "from_version",
+            "to_version_id",
+            "to_version",
+            "actor_name",
+            "reason",
+            "details",
+            "at",
+        ]
+
+
+class AliasAtSerializer(serializers.Serializer):
+    """Which version an alias pointed at, at a moment."""
+
+    alias = serializers.CharField()
+    at = serializers.DateTimeField()
+    version = VersionSummarySerializer(allow_null=True)
+    change = AliasChangeSerializer(allow_null=True)
+
+
+class RegistryEventSerializer(serializers.ModelSerializer):
+    """One entry of the audit trail."""
+
+    version = serializers.CharField(source="version.version", default=None)
+
+    class Meta:
+        model = RegistryEvent
+        fields = ["id", "kind", "version_id", "version", "actor_name", "at", "details"]
+
+
+class VersionSearchResultSerializer(VersionSummarySerializer):
+    """A version found by a search, with its model and the searched metric's value."""
+
+    artifact_id = serializers.IntegerField(read_only=True)
+    artifact_name = serializers.CharField(source="artifact.name", read_only=True)
+    metric_value = serializers.FloatField(read_only=True, required=False)
+
+    class Meta(VersionSummarySerializer.Meta):
+        fields = [
+            "artifact_id",
+            "artifact_name",
+            *VersionSummarySerializer.Meta.fields,
+            "metric_value",
+        ]

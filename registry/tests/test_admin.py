@@ -134,3 +134,34 @@ def test_promote_form_shows_refusals_as_form_errors(admin_client):
     assert response.status_code == 200
     assert "promote it anyway only with force" in response.content.decode()
     assert not ModelVersion.objects.exists()
+
+
+def test_events_are_read_only_in_the_admin(admin_client, version):
+    from registry.models import RegistryEvent
+
+    event = RegistryEvent.objects.first()
+    change = admin_client.post(
+        reverse("admin:registry_registryevent_change", args=[event.pk]), {"kind": "archive"}
+    )
+    delete = admin_client.post(
+        reverse("admin:registry_registryevent_delete", args=[event.pk]), {"post": "yes"}
+    )
+    listing = admin_client.get(reverse("admin:registry_registryevent_changelist"))
+
+    assert change.status_code == 403
+    assert delete.status_code == 403
+    assert listing.status_code == 200
+    event.refresh_from_db()
+    assert event.kind == "promotion"
+
+
+def test_tag_edits_in_the_admin_are_audited(admin_client, version):
+    from registry.models import RegistryEvent
+
+    admin_client.post(
+        reverse("admin:registry_modelversion_change", args=[version.pk]),
+        {"tags": '["production"]', "files-TOTAL_FORMS": "0", "files-INITIAL_FORMS": "0"},
+    )
+
+    event = RegistryEvent.objects.get(kind="tag_change")
+    assert event.details == {"before": [], "after": ["production"]}

@@ -4,7 +4,7 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from registry.models import ModelArtifact, ModelVersion
+from registry.models import ModelAlias, ModelArtifact, ModelVersion
 from registry.storage import BlobStore
 from registry.tests.factories import ModelArtifactFactory, promotable_run
 
@@ -136,3 +136,58 @@ def test_verify_version_refuses_an_unknown_id():
         call("verify_version", "999")
 
     assert "No version with id 999" in str(excinfo.value)
+
+
+def test_set_alias_points_and_prints_the_move():
+    artifact = ModelArtifactFactory(name="Gemma")
+    _v1, _ = ModelVersion.objects.promote(artifact, promotable_run(seed=1))
+    v2, _ = ModelVersion.objects.promote(artifact, promotable_run(seed=2))
+    call("set_alias", "gemma", "production", "v1")
+
+    printed = call("set_alias", "gemma", "production", "v2", "--reason", "better eval")
+
+    assert printed.strip() == "Gemma@production: v1 -> v2"
+    assert ModelAlias.objects.resolve(artifact, "production") == v2
+
+
+def test_set_alias_reports_an_unmet_gate_in_one_line():
+    artifact = ModelArtifactFactory(name="Gemma")
+    ModelVersion.objects.promote(artifact, promotable_run(seed=1, metrics={"eval_loss": 0.9}))
+    ModelAlias.objects.set_gates(
+        artifact, "production", requirements=[{"metric": "eval_loss", "op": "<=", "value": 0.3}]
+    )
+
+    with pytest.raises(CommandError) as excinfo:
+        call("set_alias", "Gemma", "production", "v1")
+
+    assert "[gate_unmet]" in str(excinfo.value)
+    assert "eval_loss is 0.9" in str(excinfo.value)
+
+
+def test_set_alias_refuses_an_unknown_version():
+    ModelArtifactFactory(name="Gemma")
+
+    with pytest.raises(CommandError) as excinfo:
+        call("set_alias", "Gemma", "production", "v9")
+
+    assert "has no version 'v9'" in str(excinfo.value)
+
+
+def test_alias_history_prints_each_change_oldest_first():
+    artifact = ModelArtifactFactory(name="Gemma")
+    _v1, _ = ModelVersion.objects.promote(artifact, promotable_run(seed=1))
+    _v2, _ = ModelVersion.objects.promote(artifact, promotable_run(seed=2))
+    call("set_alias", "Gemma", "production", "v1")
+    call("set_alias", "Gemma", "production", "v2", "--reason", "better eval")
+
+    lines = call("alias_history", "Gemma", "production").strip().splitlines()
+
+    assert "set" in lines[0] and "-> v1" in lines[0]
+    assert "move" in lines[1] and "v1 -> v2" in lines[1] and "better eval" in lines[1]
+
+
+def test_alias_history_of_an_unknown_alias_fails():
+    ModelArtifactFactory(name="Gemma")
+
+    with pytest.raises(CommandError):
+        call("alias_history", "Gemma", "nothing")
