@@ -27,13 +27,13 @@ migrate: venv
 	$(PY) manage.py migrate --noinput
 
 demo: migrate
-	DEBUG=true $(PY) manage.py load_demo
+	DEBUG=true $(PY) manage.py load_demo_models
 
 run: venv
 	mkdir -p var/staticfiles
 	DEBUG=true $(PY) manage.py migrate --noinput
 	DEBUG=true $(PY) manage.py create_dev_superuser
-	DEBUG=true $(PY) manage.py load_demo
+	DEBUG=true $(PY) manage.py load_demo_models
 	DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)
 
 lint: venv

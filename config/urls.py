@@ -11,6 +11,7 @@ from config.api import router
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="runs:run-list", permanent=False), name="home"),
     path("runs/", include("runs.urls")),
+    path("registry/", include("registry.urls")),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -145,6 +145,7 @@ class ModelVersionQuerySet(models.QuerySet):
     def search(
         self,
         *,
+        artifact=None,
         model: str | None = None,
         metric: str | None = None,
         lte: float | None = None,
@@ -157,6 +158,8 @@ class ModelVersionQuerySet(models.QuerySet):
         `metric_value`; `order` is `metric`, `-metric`, or newest first when empty.
         """
         versions = self.ready().select_related("artifact")
+        if artifact is not None:
+            versions = versions.filter(artifact=artifact)
         if model:
             versions = versions.filter(artifact__name__iexact=model)
         if metric:
@@ -378,6 +381,10 @@ def registry_model(name: str):
 
 class AppendOnlyQuerySet(models.QuerySet):
     """Rows written once: bulk updates and deletes are refused."""
+
+    def for_artifact(self, artifact):
+        """Return the records of one model, newest first."""
+        return self.filter(artifact=artifact).order_by("-at", "-id")
 
     def update(self, **kwargs):
         raise RegistryError("These records are append-only.", code="append_only")

@@ -191,3 +191,15 @@ def test_alias_history_of_an_unknown_alias_fails():
 
     with pytest.raises(CommandError):
         call("alias_history", "Gemma", "nothing")
+
+
+def test_load_demo_models_promotes_the_demo_runs_once_and_sets_production():
+    first = call("load_demo_models")
+    second = call("load_demo_models")
+
+    gemma = ModelArtifact.objects.get_by_name("Gemma3-1B Tunix SFT")
+    assert "3 versions promoted" in first
+    assert "0 versions promoted" in second
+    assert ModelVersion.objects.count() == 3
+    production = ModelAlias.objects.resolve(gemma, "production")
+    assert production.metrics_json["eval_loss"] == 0.498
