@@ -9,9 +9,16 @@ def isolated_media(settings, tmp_path):
     media = tmp_path / "media"
     settings.MEDIA_ROOT = media
     settings.RUNS_ROOT = media / "runs"
+    settings.RUN_ROOTS = [settings.RUNS_ROOT]
     settings.MODEL_REGISTRY_PATH = media / "model_registry"
     settings.RUNS_ROOT.mkdir(parents=True)
     return media
+
+
+@pytest.fixture
+def runs_root(settings):
+    """The per-test directory run outputs must live under."""
+    return settings.RUNS_ROOT
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,7 @@
 """The one place domain errors become HTTP responses: `{"detail": ..., "code": ...}`."""
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -30,4 +32,13 @@ def api_exception_handler(exc, context):
     """Render domain errors as `{"detail", "code"}`; defer everything else to DRF."""
     if isinstance(exc, DomainError):
         return Response({"detail": exc.message, "code": exc.code}, status=http_status(exc))
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
+        return Response(
+            {
+                "detail": f"The request body is too large: the limit is {limit} MiB.",
+                "code": "too_large",
+            },
+            status=413,
+        )
     return exception_handler(exc, context)

@@ -117,6 +117,14 @@ MEDIA_ROOT = path_setting("MEDIA_ROOT", BASE_DIR / "var" / "media")
 MEDIA_URL = "/media/"
 RUNS_ROOT = path_setting("RUNS_ROOT", MEDIA_ROOT / "runs")
 MODEL_REGISTRY_PATH = path_setting("MODEL_REGISTRY_PATH", MEDIA_ROOT / "model_registry")
+# Directories a run's output_dir may live under; promotion never reads bytes from elsewhere.
+RUN_ROOTS = [
+    (Path(root) if Path(root).is_absolute() else BASE_DIR / root).resolve()
+    for root in [r for r in env.list("RUN_ROOTS", default=[]) if r.strip()] or [str(RUNS_ROOT)]
+]
+
+# Request bodies (JSON metrics and configs) above this are refused with 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=5 * 1024 * 1024)
 
 # Streaming multi-gigabyte files from Django is a choice to make deliberately in production.
 REGISTRY_DOWNLOADS_ENABLED = env.bool("REGISTRY_DOWNLOADS_ENABLED", default=False)

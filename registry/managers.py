@@ -33,6 +33,10 @@ ERROR_RUN_FAILED = (
 )
 ERROR_DRY_RUN = "Run {run} was a dry run and wrote no weights; there is nothing to promote."
 ERROR_NO_OUTPUT_DIR = "Run {run} has no output directory to promote."
+ERROR_OUTSIDE_ROOTS = (
+    "Run {run}'s output directory {path} is outside the allowed run roots (RUN_ROOTS); "
+    "nothing from there is promoted."
+)
 ERROR_LABEL_TAKEN = "{artifact} already has a version labelled {label}."
 ERROR_SAME_CONTENT = (
     "This run's content is already {artifact}:{existing} (digest {digest}); a second label for the "
@@ -75,6 +79,11 @@ def check_promotable(run, *, force: bool) -> None:
         raise PromotionError(ERROR_DRY_RUN.format(run=run.name), code="dry_run")
     if not run.output_dir:
         raise PromotionError(ERROR_NO_OUTPUT_DIR.format(run=run.name), code="no_output_dir")
+    if not run.output_dir_is_allowed():
+        # Checked again here, not only when the path was set: settings and symlinks change.
+        raise PromotionError(
+            ERROR_OUTSIDE_ROOTS.format(run=run.name, path=run.output_dir), code="outside_run_roots"
+        )
 
 
 class ModelArtifactQuerySet(models.QuerySet):

@@ -1,8 +1,11 @@
 """A Tunix post-training run: its life cycle, configuration, metrics and output directory."""
 
+import logging
+import math
 import uuid
 from pathlib import Path
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -14,6 +17,54 @@ from runs.managers import TunixRunManager
 ERROR_OUTPUT_DIR_RELATIVE = "The output directory must be an absolute path; got {path!r}."
 ERROR_OUTPUT_DIR_MISSING = "The output directory {path!r} does not exist or is not a directory."
 ERROR_NOT_AN_OBJECT = "Must be a JSON object, such as {example}."
+ERROR_OUTSIDE_ROOTS = (
+    "The output directory {path!r} is outside the allowed run roots ({roots}); move the run "
+    "there or add its parent to RUN_ROOTS."
+)
+ERROR_NON_FINITE = (
+    "Holds {value} at {where}; JSON has no NaN or Infinity. Send null or leave the key out."
+)
+
+logger = logging.getLogger(__name__)
+
+
+def run_roots() -> list[Path]:
+    """Return the directories run outputs may live under, symlinks resolved."""
+    return [Path(root).resolve() for root in settings.RUN_ROOTS]
+
+
+def is_within_run_roots(path: str | Path) -> bool:
+    """Return whether `path`, symlinks resolved, lies inside one of the allowed run roots."""
+    real = Path(path).resolve()
+    return any(real == root or real.is_relative_to(root) for root in run_roots())
+
+
+def non_finite_numbers(value, where: str = "") -> list[tuple[str, float]]:
+    """Return (key path, number) for every NaN or infinity nested in a JSON-like value."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [(where or "(top level)", value)]
+    if isinstance(value, dict):
+        return [
+            hit
+            for k, v in value.items()
+            for hit in non_finite_numbers(v, f"{where}.{k}".lstrip("."))
+        ]
+    if isinstance(value, list):
+        return [hit for i, v in enumerate(value) for hit in non_finite_numbers(v, f"{where}[{i}]")]
+    return []
+
+
+def without_non_finite(value):
+    """Return a copy of a JSON-like value with NaN and infinities replaced by None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: without_non_finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_non_finite(v) for v in value]
+    return value
+
+
 ERROR_ILLEGAL_TRANSITION = "A run that is {current} cannot become {target}{allowed}."
 
 
@@ -24,6 +75,9 @@ def validate_output_dir(value: str) -> None:
     path = Path(value)
     if not path.is_absolute():
         raise ValidationError(ERROR_OUTPUT_DIR_RELATIVE.format(path=value), code="relative")
+    if not is_within_run_roots(path):
+        roots = ", ".join(str(root) for root in run_roots())
+        raise ValidationError(ERROR_OUTSIDE_ROOTS.format(path=value, roots=roots), code="outside")
     if not path.is_dir():
         raise ValidationError(ERROR_OUTPUT_DIR_MISSING.format(path=value), code="missing")
 
@@ -34,6 +88,10 @@ def validate_json_object(value) -> None:
         raise ValidationError(
             ERROR_NOT_AN_OBJECT.format(example='{"loss": 0.42}'), code="not_an_object"
         )
+    bad = non_finite_numbers(value)
+    if bad:
+        where, number = bad[0]
+        raise ValidationError(ERROR_NON_FINITE.format(value=number, where=where), code="non_finite")
 
 
 class TunixRun(models.Model):
@@ -116,6 +174,14 @@ class TunixRun(models.Model):
                 changed.append("finished_at")
             self.status = status
             changed.append("status")
+        if metrics is not None and non_finite_numbers(metrics):
+            # A diverged trainer reports NaN; keep the rest of its record rather than lose it.
+            logger.warning(
+                "Run %s reported non-finite metrics %s; stored as null.",
+                self.pk,
+                non_finite_numbers(metrics),
+            )
+            metrics = without_non_finite(metrics)
         for field, value in (
             ("metrics", metrics),
             ("eval_status", eval_status),
@@ -128,6 +194,10 @@ class TunixRun(models.Model):
         if changed:
             self.save(update_fields=[*changed, "updated_at"])
         return self
+
+    def output_dir_is_allowed(self) -> bool:
+        """Return whether the output directory lies inside the allowed run roots."""
+        return bool(self.output_dir) and is_within_run_roots(self.output_dir)
 
     def output_files(self) -> list[dict]:
         """List the regular files under the output directory: relative POSIX path and size."""

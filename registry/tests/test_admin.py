@@ -165,3 +165,19 @@ def test_tag_edits_in_the_admin_are_audited(admin_client, version):
 
     event = RegistryEvent.objects.get(kind="tag_change")
     assert event.details == {"before": [], "after": ["production"]}
+
+
+def test_the_admin_escapes_html_in_model_names_and_tags(admin_client):
+    from registry.models import ModelVersion as Version
+
+    artifact = ModelArtifactFactory(name="<img src=x onerror=alert(1)>")
+    version, _ = Version.objects.promote(artifact, promotable_run())
+
+    for url in (
+        reverse("admin:registry_modelartifact_changelist"),
+        reverse("admin:registry_modelartifact_change", args=[artifact.pk]),
+        reverse("admin:registry_modelversion_changelist"),
+        reverse("admin:registry_modelversion_change", args=[version.pk]),
+    ):
+        html = admin_client.get(url).content.decode()
+        assert "<img src=x onerror=alert(1)>" not in html, url

@@ -459,3 +459,26 @@ def test_concurrent_promotions_of_the_same_run_make_exactly_one_version():
     assert ModelVersion.objects.count() == 1
     assert sorted(created for _, created in results) == [False, True]
     assert len({version.pk for version, _ in results}) == 1
+
+
+def test_a_run_outside_the_run_roots_is_refused_at_promotion_too(settings, tmp_path):
+    run = promotable_run()
+    settings.RUN_ROOTS = [tmp_path / "somewhere-else"]
+
+    with pytest.raises(PromotionError) as excinfo:
+        ModelVersion.objects.promote(ModelArtifactFactory(), run)
+
+    assert excinfo.value.code == "outside_run_roots"
+    assert ModelVersion.objects.count() == 0
+
+
+def test_a_final_model_symlinked_outside_is_not_followed(tmp_path):
+    run = TunixRunFactory(completed=True)
+    elsewhere = write_full(tmp_path / "elsewhere")
+    (Path(run.output_dir) / "final_model").symlink_to(elsewhere)
+
+    with pytest.raises(PromotionError) as excinfo:
+        ModelVersion.objects.promote(ModelArtifactFactory(), run)
+
+    assert excinfo.value.code in ("nothing_promotable", "symlink_refused")
+    assert ModelVersion.objects.count() == 0

@@ -89,9 +89,9 @@ def test_registering_a_relative_output_dir_is_a_field_error(runs_editor_client):
     assert "must be an absolute path" in response.json()["output_dir"][0]
 
 
-def test_registering_a_missing_output_dir_is_a_field_error(runs_editor_client, tmp_path):
+def test_registering_a_missing_output_dir_is_a_field_error(runs_editor_client, runs_root):
     response = runs_editor_client.post(
-        "/api/runs/", {"name": "r", "output_dir": str(tmp_path / "gone")}, format="json"
+        "/api/runs/", {"name": "r", "output_dir": str(runs_root / "gone")}, format="json"
     )
 
     assert response.status_code == 400
@@ -192,3 +192,62 @@ def test_unknown_run_is_a_404(reader_client):
     response = reader_client.get("/api/runs/00000000-0000-0000-0000-000000000000/")
 
     assert response.status_code == 404
+
+
+def test_registering_an_output_dir_outside_the_run_roots_is_refused(runs_editor_client, tmp_path):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+
+    response = runs_editor_client.post(
+        "/api/runs/", {"name": "r", "output_dir": str(outside)}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "outside the allowed run roots" in response.json()["output_dir"][0]
+
+
+def test_a_symlink_escaping_the_run_roots_is_refused(runs_editor_client, runs_root, tmp_path):
+    (runs_root / "sneaky").symlink_to(tmp_path)
+
+    response = runs_editor_client.post(
+        "/api/runs/", {"name": "r", "output_dir": str(runs_root / "sneaky")}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "outside the allowed run roots" in response.json()["output_dir"][0]
+
+
+def test_patching_output_dir_outside_the_run_roots_is_refused(runs_editor_client, tmp_path):
+    run = TunixRunFactory(running=True)
+
+    response = runs_editor_client.patch(
+        f"/api/runs/{run.id}/", {"output_dir": str(tmp_path)}, format="json"
+    )
+
+    assert response.status_code == 400
+    run.refresh_from_db()
+    assert run.output_dir != str(tmp_path)
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_metrics_with_nan_or_infinity_are_refused(runs_editor_client, constant):
+    response = runs_editor_client.generic(
+        "POST",
+        "/api/runs/",
+        '{"name": "r", "metrics": {"loss": ' + constant + "}}",
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    assert TunixRun.objects.count() == 0
+
+
+def test_an_oversized_body_is_413_with_a_message(runs_editor_client):
+    huge = '{"name": "r", "metrics": {"blob": "' + "x" * 20_000_000 + '"}}'
+
+    response = runs_editor_client.generic(
+        "POST", "/api/runs/", huge, content_type="application/json"
+    )
+
+    assert response.status_code == 413
+    assert "too large" in response.json()["detail"]

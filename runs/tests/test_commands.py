@@ -17,10 +17,10 @@ def call(*args) -> str:
     return out.getvalue()
 
 
-def test_import_run_registers_the_directory_and_prints_the_id(tmp_path):
+def test_import_run_registers_the_directory_and_prints_the_id(tmp_path, runs_root):
     (tmp_path / "metrics.json").write_text(json.dumps({"loss": 0.3}))
     (tmp_path / "config.json").write_text(json.dumps({"rank": 8}))
-    outputs = tmp_path / "outputs"
+    outputs = runs_root / "outputs"
     outputs.mkdir()
 
     printed = call(
@@ -44,37 +44,54 @@ def test_import_run_registers_the_directory_and_prints_the_id(tmp_path):
     assert run.output_dir == str(outputs)
 
 
-def test_import_run_refuses_a_missing_directory_in_one_line(tmp_path):
+def test_import_run_refuses_a_missing_directory_in_one_line(runs_root):
     with pytest.raises(CommandError) as excinfo:
-        call("import_run", str(tmp_path / "gone"))
+        call("import_run", str(runs_root / "gone"))
 
     assert "does not exist" in str(excinfo.value)
     assert "\n" not in str(excinfo.value)
     assert TunixRun.objects.count() == 0
 
 
-def test_import_run_refuses_metrics_that_are_not_json(tmp_path):
+def test_import_run_refuses_metrics_that_are_not_json(tmp_path, runs_root):
     (tmp_path / "metrics.json").write_text("{loss: 0.3")
 
     with pytest.raises(CommandError) as excinfo:
-        call("import_run", str(tmp_path), "--metrics", str(tmp_path / "metrics.json"))
+        call("import_run", str(runs_root), "--metrics", str(tmp_path / "metrics.json"))
 
     assert "is not valid JSON" in str(excinfo.value)
 
 
-def test_import_run_refuses_metrics_that_are_a_list(tmp_path):
+def test_import_run_refuses_metrics_that_are_a_list(tmp_path, runs_root):
     (tmp_path / "metrics.json").write_text("[0.3]")
 
     with pytest.raises(CommandError) as excinfo:
-        call("import_run", str(tmp_path), "--metrics", str(tmp_path / "metrics.json"))
+        call("import_run", str(runs_root), "--metrics", str(tmp_path / "metrics.json"))
 
     assert "must hold a JSON object" in str(excinfo.value)
 
 
-def test_import_run_with_a_status_records_it(tmp_path):
-    printed = call("import_run", str(tmp_path), "--status", "failed")
+def test_import_run_with_a_status_records_it(runs_root):
+    printed = call("import_run", str(runs_root), "--status", "failed")
 
     assert TunixRun.objects.get(pk=printed.strip()).status == "failed"
+
+
+def test_import_run_refuses_a_directory_outside_the_run_roots(tmp_path):
+    with pytest.raises(CommandError) as excinfo:
+        call("import_run", str(tmp_path))
+
+    assert "outside the allowed run roots" in str(excinfo.value)
+    assert TunixRun.objects.count() == 0
+
+
+def test_import_run_refuses_metrics_holding_nan(tmp_path, runs_root):
+    (tmp_path / "metrics.json").write_text('{"loss": NaN}')
+
+    with pytest.raises(CommandError) as excinfo:
+        call("import_run", str(runs_root), "--metrics", str(tmp_path / "metrics.json"))
+
+    assert "Holds nan at loss" in str(excinfo.value)
 
 
 def test_load_demo_creates_both_layouts_and_a_failed_run():

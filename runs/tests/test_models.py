@@ -95,8 +95,8 @@ def test_relative_output_dir_is_invalid():
     assert "must be an absolute path" in str(excinfo.value)
 
 
-def test_missing_output_dir_is_invalid(tmp_path):
-    run = TunixRunFactory.build(output_dir=str(tmp_path / "nowhere"))
+def test_missing_output_dir_is_invalid(runs_root):
+    run = TunixRunFactory.build(output_dir=str(runs_root / "nowhere"))
 
     with pytest.raises(ValidationError) as excinfo:
         run.full_clean()
@@ -117,10 +117,19 @@ def test_output_files_lists_relative_paths_and_sizes_sorted():
     ]
 
 
-def test_register_directory_saves_a_completed_run(tmp_path):
-    run = TunixRun.objects.register_directory(tmp_path, metrics={"loss": 0.2})
+def test_register_directory_saves_a_completed_run(runs_root):
+    run = TunixRun.objects.register_directory(runs_root, metrics={"loss": 0.2})
 
     assert run.status == "completed"
-    assert run.name == tmp_path.name
-    assert run.output_dir == str(tmp_path)
+    assert run.name == runs_root.name
+    assert run.output_dir == str(runs_root)
     assert run.finished_at is not None
+
+
+def test_non_finite_metrics_recorded_by_a_trainer_are_stored_as_null():
+    run = TunixRunFactory(running=True)
+
+    run.record_progress(metrics={"loss": float("nan"), "steps": [1.0, float("inf")], "ok": 0.5})
+
+    run.refresh_from_db()
+    assert run.metrics == {"loss": None, "steps": [1.0, None], "ok": 0.5}
