@@ -579,3 +579,29 @@ def test_zip_stream_is_not_held_in_memory(reader_client, downloads_enabled):
     assert response.streaming
     assert isinstance(next(iter(response.streaming_content)), bytes | io.BytesIO | memoryview)
     response.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL connections")
+@pytest.mark.django_db(transaction=True)
+def test_eight_concurrent_promote_requests_answer_201_once_and_200_otherwise(curator):
+    from rest_framework.test import APIClient
+
+    from registry.tests.test_managers import run_concurrently
+
+    artifact, run = ModelArtifactFactory(), promotable_run()
+
+    def request(_):
+        client = APIClient()
+        client.force_authenticate(curator)
+        return client.post(
+            f"/api/models/{artifact.pk}/versions/promote",
+            {"source_run_id": str(run.id)},
+            format="json",
+        ).status_code
+
+    statuses, errors = run_concurrently(8, request)
+
+    assert errors == []
+    assert sorted(statuses) == [200] * 7 + [201]
+    assert ModelVersion.objects.count() == 1

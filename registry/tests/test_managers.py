@@ -430,35 +430,61 @@ def test_verify_detects_a_tampered_blob():
     assert checks == {"adapter_config.json": "ok", "adapter_model.safetensors": "mismatch"}
 
 
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_promotions_of_the_same_run_make_exactly_one_version():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: concurrent connections and row locks")
-    artifact = ModelArtifactFactory()
-    run = promotable_run()
+def run_concurrently(count: int, work) -> tuple[list, list]:
+    """Run `work(i)` in `count` threads released together; return (results, errors)."""
     results, errors = [], []
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(count)
 
-    def promote():
+    def target(i):
         try:
             barrier.wait()
-            results.append(ModelVersion.objects.promote(artifact, run))
-        except Exception as exc:  # collected and asserted on below
+            results.append(work(i))
+        except Exception as exc:  # collected and asserted on by the caller
             errors.append(exc)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=promote) for _ in range(2)]
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return results, errors
+
+
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="needs PostgreSQL: concurrent connections and row locks",
+)
+
+
+@pytest.mark.postgres
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_eight_concurrent_promotions_of_the_same_run_make_exactly_one_version():
+    artifact = ModelArtifactFactory()
+    run = promotable_run()
+
+    results, errors = run_concurrently(8, lambda i: ModelVersion.objects.promote(artifact, run))
 
     assert errors == []
     assert ModelVersion.objects.count() == 1
-    assert sorted(created for _, created in results) == [False, True]
+    assert sorted(created for _, created in results) == [False] * 7 + [True]
     assert len({version.pk for version, _ in results}) == 1
+
+
+@pytest.mark.postgres
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_eight_concurrent_promotions_of_different_runs_get_eight_labels():
+    artifact = ModelArtifactFactory()
+    runs = [promotable_run(seed=i) for i in range(8)]
+
+    results, errors = run_concurrently(8, lambda i: ModelVersion.objects.promote(artifact, runs[i]))
+
+    assert errors == []
+    labels = sorted(version.version for version, _ in results)
+    assert labels == sorted(f"v{n}" for n in range(1, 9))
 
 
 def test_a_run_outside_the_run_roots_is_refused_at_promotion_too(settings, tmp_path):
