@@ -18,6 +18,7 @@ HTTP_STATUS_BY_CODE = {
     "content_already_promoted": 409,
     "blob_missing": 409,
     "not_downloadable": 409,
+    "archived": 410,
     # The server could not write; the client may retry once space or the disk is back.
     "storage_failed": 503,
 }

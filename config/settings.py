@@ -123,6 +123,12 @@ RUN_ROOTS = [
     for root in [r for r in env.list("RUN_ROOTS", default=[]) if r.strip()] or [str(RUNS_ROOT)]
 ]
 
+# Versions carrying one of these tags are never archived by a model's retention policy.
+REGISTRY_PROTECTED_TAGS = env.list("REGISTRY_PROTECTED_TAGS", default=["production"])
+# registry_gc never removes a blob or temporary file younger than this: it may belong to a
+# promotion still in flight (see docs/security.md).
+REGISTRY_GC_GRACE_SECONDS = env.int("REGISTRY_GC_GRACE_SECONDS", default=3600)
+
 # Request bodies (JSON metrics and configs) above this are refused with 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=5 * 1024 * 1024)
 

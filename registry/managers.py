@@ -37,6 +37,10 @@ ERROR_OUTSIDE_ROOTS = (
     "Run {run}'s output directory {path} is outside the allowed run roots (RUN_ROOTS); "
     "nothing from there is promoted."
 )
+ERROR_EVAL_REQUIRED = (
+    "{artifact} only accepts runs whose evaluation is completed; run {run}'s evaluation is "
+    "{status}. Finish the evaluation (or change the model's promotion gate) and promote again."
+)
 ERROR_LABEL_TAKEN = "{artifact} already has a version labelled {label}."
 ERROR_SAME_CONTENT = (
     "This run's content is already {artifact}:{existing} (digest {digest}); a second label for the "
@@ -66,8 +70,8 @@ def searchable_metrics(metrics: dict) -> dict[str, float]:
     }
 
 
-def check_promotable(run, *, force: bool) -> None:
-    """Refuse a run that cannot be promoted, with a code per reason."""
+def check_promotable(run, *, force: bool, artifact=None) -> None:
+    """Refuse a run that cannot be promoted (into `artifact`), with a code per reason."""
     if run.status == RunStatus.FAILED and not force:
         raise PromotionError(ERROR_RUN_FAILED.format(run=run.name), code="run_failed")
     if run.status not in (RunStatus.COMPLETED, RunStatus.FAILED):
@@ -79,6 +83,13 @@ def check_promotable(run, *, force: bool) -> None:
         raise PromotionError(ERROR_DRY_RUN.format(run=run.name), code="dry_run")
     if not run.output_dir:
         raise PromotionError(ERROR_NO_OUTPUT_DIR.format(run=run.name), code="no_output_dir")
+    if artifact is not None and artifact.requires_completed_eval and run.eval_status != "completed":
+        raise PromotionError(
+            ERROR_EVAL_REQUIRED.format(
+                artifact=artifact.name, run=run.name, status=run.eval_status
+            ),
+            code="evaluation_required",
+        )
     if not run.output_dir_is_allowed():
         # Checked again here, not only when the path was set: settings and symlinks change.
         raise PromotionError(
@@ -226,7 +237,7 @@ class ModelVersionManager(models.Manager):
         """
         label = validate_label(version) if version is not None else None
         tags = normalize_tags(tags)
-        check_promotable(run, force=force)
+        check_promotable(run, force=force, artifact=artifact)
         layout = locate_model(Path(run.output_dir))
         store = BlobStore(settings.MODEL_REGISTRY_PATH)
 
@@ -260,17 +271,20 @@ class ModelVersionManager(models.Manager):
             **(extra_provenance or {}),
         }
         try:
-            return self._record(
-                artifact,
-                run,
-                stored,
-                store,
-                label=label,
-                tags=tags,
-                layout=layout.kind,
-                provenance=provenance,
-                user=user,
-            )
+            # Shared with other promotions, exclusive for the garbage collector: it cannot delete a
+            # blob between our check that the blobs exist and the commit that references them.
+            with store.lock(exclusive=False):
+                version, created = self._record(
+                    artifact,
+                    run,
+                    stored,
+                    store,
+                    label=label,
+                    tags=tags,
+                    layout=layout.kind,
+                    provenance=provenance,
+                    user=user,
+                )
         except IntegrityError:
             # Only reachable when a concurrent promotion won a race the lock did not cover:
             # answer as if we had arrived second.
@@ -280,6 +294,55 @@ class ModelVersionManager(models.Manager):
             raise PromotionError(
                 ERROR_LABEL_TAKEN.format(artifact=artifact.name, label=label), code="label_taken"
             ) from None
+        if created:
+            self.apply_retention(version.artifact, user=user)
+        return version, created
+
+    def apply_retention(self, artifact, *, user=None) -> list:
+        """Archive what the model's keep-last-N policy retires; return the archived versions.
+
+        The newest N ready versions stay, and so does any version with a protected tag
+        (REGISTRY_PROTECTED_TAGS) or an alias pointing at it.
+        """
+        keep = artifact.keep_last_versions
+        if not keep:
+            return []
+        protected = set(settings.REGISTRY_PROTECTED_TAGS)
+        archived = []
+        with transaction.atomic():
+            ready = list(
+                self.for_artifact(artifact).ready().annotate(alias_count=models.Count("aliases"))
+            )
+            for version in ready[max(keep, 1) :]:
+                if version.alias_count or protected.intersection(version.tags):
+                    continue
+                version.status = "archived"
+                version.save(update_fields=["status"])
+                registry_model("RegistryEvent").objects.record(
+                    "archive",
+                    artifact=artifact,
+                    version=version,
+                    user=user,
+                    keep_last_versions=keep,
+                )
+                archived.append(version)
+        return archived
+
+    def collect_garbage(self, *, dry_run: bool = False, grace_seconds: int | None = None):
+        """Remove blobs and manifests no ready version references, and stale temporary files."""
+        store = BlobStore(settings.MODEL_REGISTRY_PATH)
+        grace = settings.REGISTRY_GC_GRACE_SECONDS if grace_seconds is None else grace_seconds
+        live = self.filter(status__in=[READY, "created"])
+        file_model = self.model._meta.get_field("files").related_model
+        with store.lock(exclusive=True):
+            return store.collect_garbage(
+                referenced_blobs=set(
+                    file_model.objects.filter(version__in=live).values_list("sha256", flat=True)
+                ),
+                referenced_manifests=set(live.values_list("sha256", flat=True)),
+                grace_seconds=grace,
+                dry_run=dry_run,
+            )
 
     def _record(
         self,

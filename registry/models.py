@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -34,6 +35,18 @@ class ModelArtifact(models.Model):
     task_type = models.CharField(
         max_length=64, blank=True, help_text="For example causal-lm, chat, classification."
     )
+    keep_last_versions = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=(
+            "Retention: keep this many newest versions; older ones without a protected tag or an "
+            "alias are archived. Empty keeps everything."
+        ),
+    )
+    requires_completed_eval = models.BooleanField(
+        default=False, help_text="Refuse to promote runs whose evaluation is not completed."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -59,6 +72,8 @@ class VersionStatus(models.TextChoices):
     CREATED = "created", "Created"
     READY = "ready", "Ready"
     FAILED = "failed", "Failed"
+    # Retired by the model's retention policy: the row and its provenance stay, the bytes go.
+    ARCHIVED = "archived", "Archived"
 
 
 class ModelVersion(models.Model):
@@ -118,6 +133,8 @@ class ModelVersion(models.Model):
         loaded = getattr(self, "_loaded_values", {})
         if not self._state.adding and loaded.get("status") == VersionStatus.READY:
             refused = self.changed_fields() - self.MUTABLE_WHEN_READY
+            if refused == {"status"} and self.status == VersionStatus.ARCHIVED:
+                refused = set()  # archiving is the one status change a ready version may take
             if refused:
                 raise VersionImmutableError(
                     ERROR_IMMUTABLE.format(label=self.version, fields=", ".join(sorted(refused)))
@@ -128,7 +145,7 @@ class ModelVersion(models.Model):
         }
 
     def delete(self, *args, **kwargs):
-        if self.is_ready:
+        if self.status in (VersionStatus.READY, VersionStatus.ARCHIVED):
             raise VersionImmutableError(ERROR_UNDELETABLE.format(label=self.version))
         return super().delete(*args, **kwargs)
 
@@ -173,6 +190,12 @@ class ModelVersion(models.Model):
 
     def ensure_downloadable(self) -> None:
         """Refuse to serve a version whose files are not all stored."""
+        if self.status == VersionStatus.ARCHIVED:
+            raise RegistryError(
+                f"Version {self.version} was archived by the model's retention policy; its files "
+                "are no longer kept. Its metrics and provenance remain.",
+                code="archived",
+            )
         if not self.is_ready:
             raise RegistryError(
                 f"Version {self.version} is {self.status}; only ready versions can be downloaded.",

@@ -67,6 +67,8 @@ class ModelArtifactSerializer(serializers.ModelSerializer):
             "name",
             "description",
             "task_type",
+            "keep_last_versions",
+            "requires_completed_eval",
             "version_count",
             "latest_version",
             "created_at",
@@ -86,7 +88,14 @@ class ModelArtifactCreateSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ModelArtifact
-        fields = ["id", "name", "description", "task_type"]
+        fields = [
+            "id",
+            "name",
+            "description",
+            "task_type",
+            "keep_last_versions",
+            "requires_completed_eval",
+        ]
 
     def validate(self, attrs: dict) -> dict:
         # The model's own rules (case-insensitive uniqueness included) as field errors.

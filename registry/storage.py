@@ -6,6 +6,8 @@ Layout under the store's root (`MODEL_REGISTRY_PATH`)::
     manifests/sha256/<2 hex>/<64 hex>   a version's manifest in `sha256sum` format, named by the
                                         SHA-256 of that text: the version's digest
     tmp/<random>.partial                writes in flight; renamed into place only when complete
+    .lock                               shared by promotions while they record a version,
+                                        exclusive for the garbage collector while it deletes
 
 A version's manifest lists every file's relative POSIX path and SHA-256 as `sha256sum` prints them,
 one `<hex>  <path>\n` line per file, sorted by the path's bytes. Its SHA-256 is the version's
@@ -21,12 +23,16 @@ This module knows nothing of Django models; a later S3 backend implements the sa
 """
 
 import errno
+import fcntl
 import hashlib
 import os
+import re
 import stat
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -34,6 +40,7 @@ from typing import BinaryIO
 from registry.exceptions import StorageError
 
 CHUNK_SIZE = 4 * 1024 * 1024
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
 # Hashing releases the GIL, so threads use every core; more threads than this only add seeks.
 MAX_WORKERS = min(4, os.cpu_count() or 1)
 # Characters that `sha256sum` would escape in its output, which would break the digest's definition.
@@ -105,6 +112,17 @@ def manifest_text(entries: list[ManifestEntry]) -> str:
 def manifest_digest(entries: list[ManifestEntry]) -> str:
     """Return a version's digest: the SHA-256 of its manifest text."""
     return hashlib.sha256(manifest_text(entries).encode("utf-8")).hexdigest()
+
+
+@dataclass
+class GarbageReport:
+    """What a collection removed (or, in a dry run, would remove), and what it kept as young."""
+
+    blobs: list[Path]
+    manifests: list[Path]
+    temporary: list[Path]
+    bytes_freed: int
+    kept_young: int
 
 
 @dataclass(frozen=True)
@@ -303,6 +321,57 @@ class BlobStore:
     def _write_failure(what: str, exc: OSError) -> str:
         reason = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
         return f"Could not store {what}: {reason}. Nothing was promoted; retry once that is fixed."
+
+    # ---- locking and collecting ---------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, *, exclusive: bool) -> Iterator[None]:
+        """Hold the store's lock: shared to record versions, exclusive to collect garbage."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def collect_garbage(
+        self,
+        *,
+        referenced_blobs: set[str],
+        referenced_manifests: set[str],
+        grace_seconds: int,
+        dry_run: bool = False,
+    ) -> GarbageReport:
+        """Remove unreferenced blobs and manifests and stale temporary files older than the grace.
+
+        Call it holding the exclusive lock, with the references read under that lock.
+        Anything younger than `grace_seconds` may belong to a promotion in flight and is kept.
+        """
+        cutoff = time.time() - grace_seconds
+        report = GarbageReport([], [], [], 0, 0)
+        for directory, referenced, found in (
+            (self.blobs, referenced_blobs, report.blobs),
+            (self.manifests, referenced_manifests, report.manifests),
+        ):
+            for path in directory.glob("*/*"):
+                if not HEX64.match(path.name) or path.name in referenced:
+                    continue
+                stat_result = path.stat()
+                if stat_result.st_mtime > cutoff:
+                    report.kept_young += 1
+                    continue
+                found.append(path)
+                report.bytes_freed += stat_result.st_size
+        for path in self.tmp.glob("*.partial") if self.tmp.is_dir() else ():
+            stat_result = path.stat()
+            if stat_result.st_mtime <= cutoff:
+                report.temporary.append(path)
+                report.bytes_freed += stat_result.st_size
+        if not dry_run:
+            for path in [*report.blobs, *report.manifests, *report.temporary]:
+                path.unlink(missing_ok=True)
+        return report
 
     # ---- reading --------------------------------------------------------------------------------
 
