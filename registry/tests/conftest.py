@@ -7,11 +7,6 @@ from runs.tests.factories import UserFactory
 
 
 @pytest.fixture
-def api_client():
-    return APIClient()
-
-
-@pytest.fixture
 def reader_client(api_client):
     """A logged-in user without registry permissions."""
     api_client.force_login(UserFactory())

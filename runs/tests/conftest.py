@@ -1,12 +1,6 @@
 import pytest
-from rest_framework.test import APIClient
 
 from runs.tests.factories import UserFactory
-
-
-@pytest.fixture
-def api_client():
-    return APIClient()
 
 
 @pytest.fixture
