@@ -2,6 +2,8 @@
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -43,3 +45,20 @@ def api_exception_handler(exc, context):
             status=413,
         )
     return exception_handler(exc, context)
+
+
+def not_found(request, exception=None):
+    """Answer 404 in JSON under /api/ (a URL no route matches) and as the page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """Answer 500 in JSON under /api/, so clients always get the documented shape."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"detail": "The server failed; the error was logged.", "code": "server_error"},
+            status=500,
+        )
+    return defaults.server_error(request)

@@ -226,6 +226,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.openapi.document_errors",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "runs.lifecycle.RunStatus",
         "EvalStatusEnum": "runs.lifecycle.EvalStatus",

@@ -19,3 +19,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include(router.urls)),
 ]
+
+handler404 = "config.http_errors.not_found"
+handler500 = "config.http_errors.server_error"

@@ -295,7 +295,7 @@ class VersionSearchResultSerializer(VersionSummarySerializer):
 
     artifact_id = serializers.IntegerField(read_only=True)
     artifact_name = serializers.CharField(source="artifact.name", read_only=True)
-    metric_value = serializers.FloatField(read_only=True, required=False)
+    metric_value = serializers.SerializerMethodField()
 
     class Meta(VersionSummarySerializer.Meta):
         fields = [
@@ -304,3 +304,8 @@ class VersionSearchResultSerializer(VersionSummarySerializer):
             *VersionSummarySerializer.Meta.fields,
             "metric_value",
         ]
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_metric_value(self, version) -> float | None:
+        """The searched metric's value; null when the search named no metric."""
+        return getattr(version, "metric_value", None)
