@@ -2,6 +2,8 @@
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
@@ -22,7 +24,15 @@ EXAMPLES_PER_OPERATION = 12
 def api_schema(db, settings_override):
     from config.wsgi import application
 
-    return schemathesis.openapi.from_wsgi("/api/schema/", application)
+    # Requests go straight to the WSGI app, not Django's test client: stop it from closing the
+    # test's database connection at the end of each request, as the test client does.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield schemathesis.openapi.from_wsgi("/api/schema/", application)
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
