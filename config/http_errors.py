@@ -34,7 +34,10 @@ def http_status(error: DomainError) -> int:
 def api_exception_handler(exc, context):
     """Render domain errors as `{"detail", "code"}`; defer everything else to DRF."""
     if isinstance(exc, DomainError):
-        return Response({"detail": exc.message, "code": exc.code}, status=http_status(exc))
+        body = {"detail": exc.message, "code": exc.code}
+        if getattr(exc, "errors", None):
+            body["errors"] = exc.errors  # field-level detail, such as a config's bad keys
+        return Response(body, status=http_status(exc))
     if isinstance(exc, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
         return Response(

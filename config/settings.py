@@ -55,6 +55,9 @@ INSTALLED_APPS = [
     "runs",
     "tuning",
     "registry",
+    # After `runs`, so its db_worker (which first fails runs whose worker vanished) is the one used.
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -136,6 +139,14 @@ REGISTRY_GC_GRACE_SECONDS = env.int("REGISTRY_GC_GRACE_SECONDS", default=3600)
 # Request bodies (JSON metrics and configs) above this are refused with 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=5 * 1024 * 1024)
 
+# --------------------------------------------------------------------------------------------------
+# Execution: the task queue (Django's Tasks API, database backend) and the allowed trainers.
+# --------------------------------------------------------------------------------------------------
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+RUN_TRAINERS = env.list("RUN_TRAINERS", default=["runs.trainers.lora_demo"])
+# Where Ray Tune keeps its own trial state (results stay in the database and RUNS_ROOT).
+RAY_STORAGE_PATH = path_setting("RAY_STORAGE_PATH", MEDIA_ROOT / "ray")
+
 # Streaming multi-gigabyte files from Django is a choice to make deliberately in production.
 REGISTRY_DOWNLOADS_ENABLED = env.bool("REGISTRY_DOWNLOADS_ENABLED", default=False)
 
@@ -176,6 +187,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Quiet at start-up: commands such as import_run print ids that scripts capture.
+AXES_VERBOSE = False
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "runs:run-list"

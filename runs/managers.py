@@ -1,10 +1,14 @@
 """Queries and table-level operations on runs."""
 
+import os
+import socket
 from pathlib import Path
 
-from django.db import models
+from django.conf import settings
+from django.db import models, transaction
 from django.utils import timezone
 
+from runs.exceptions import RunLaunchError
 from runs.lifecycle import TERMINAL_STATUSES, RunStatus
 
 
@@ -88,3 +92,52 @@ class TunixRunManager(models.Manager.from_queryset(TunixRunQuerySet)):
             created += was_created
             kept += not was_created
         return created, kept
+
+    def launch(self, *, name: str, trainer: str, config: dict | None = None):
+        """Validate and create a pending run for `trainer`, and queue it for a worker."""
+        from runs.tasks import execute_run  # the task module imports the models
+        from runs.trainers import TrainerConfigError, TrainerNotAllowed, load_trainer
+
+        try:
+            config = load_trainer(trainer).validate(config or {})
+        except TrainerNotAllowed as exc:
+            raise RunLaunchError(str(exc), errors={"trainer": str(exc)}) from None
+        except TrainerConfigError as exc:
+            raise RunLaunchError(
+                f"Invalid config: {exc}", errors={f"config.{k}": v for k, v in exc.errors.items()}
+            ) from None
+        with transaction.atomic():
+            run = self.create(name=name, trainer=trainer, config=config, status=RunStatus.PENDING)
+            run.output_dir = str(settings.RUNS_ROOT / str(run.pk))
+            run.save(update_fields=["output_dir"])
+            transaction.on_commit(lambda: execute_run.enqueue(str(run.pk)))
+        return run
+
+    def fail_vanished(self, *, host: str | None = None) -> list:
+        """Mark failed the running runs whose worker on this host is gone; return them."""
+        host = host or socket.gethostname()
+        failed = []
+        for run in self.filter(status=RunStatus.RUNNING, worker__startswith=f"{host}:"):
+            pid = int(run.worker.rsplit(":", 1)[1])
+            if pid_alive(pid):
+                continue
+            run.record_progress(
+                status=RunStatus.FAILED,
+                error=(
+                    f"The worker executing this run ({run.worker}) stopped without finishing it; "
+                    "marked failed when a worker started again."
+                ),
+            )
+            failed.append(run)
+        return failed
+
+
+def pid_alive(pid: int) -> bool:
+    """Return whether a process with `pid` exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -2,6 +2,9 @@
 
 import logging
 import math
+import os
+import socket
+import time
 import uuid
 from pathlib import Path
 
@@ -11,6 +14,7 @@ from django.db import models
 from django.utils import timezone
 
 from runs.exceptions import RunTransitionError
+from runs.execution import describe_failure, run_training
 from runs.lifecycle import ALLOWED_TRANSITIONS, TERMINAL_STATUSES, EvalStatus, RunStatus
 from runs.managers import TunixRunManager
 
@@ -113,6 +117,12 @@ class TunixRun(models.Model):
         validators=[validate_output_dir],
         help_text="Absolute path of the run's output directory.",
     )
+    trainer = models.CharField(
+        max_length=200, blank=True, help_text="Dotted path of the trainer, for launched runs."
+    )
+    worker = models.CharField(
+        max_length=200, blank=True, help_text="host:pid of the worker executing the run."
+    )
     base_model_id = models.CharField(max_length=200, blank=True)
     dataset_id = models.CharField(max_length=200, blank=True)
     git_sha = models.CharField(max_length=64, blank=True)
@@ -195,6 +205,41 @@ class TunixRun(models.Model):
             self.save(update_fields=[*changed, "updated_at"])
         return self
 
+    def cancel(self) -> "TunixRun":
+        """Cancel a pending or running run; a running one stops at its trainer's next check."""
+        return self.record_progress(status=RunStatus.CANCELLED)
+
+    def execute(self) -> None:
+        """Run the trainer for a launched run, recording status, log, metrics and errors."""
+        if self.status != RunStatus.PENDING:
+            return  # cancelled (or taken) before a worker reached it
+        output_dir = Path(self.output_dir or settings.RUNS_ROOT / str(self.pk))
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.output_dir = str(output_dir)
+        self.save(update_fields=["worker", "output_dir", "updated_at"])
+        self.record_progress(status=RunStatus.RUNNING)
+        progress = RunProgress(self)
+        try:
+            final = run_training(
+                self.trainer,
+                self.config,
+                output_dir,
+                on_report=progress.report,
+                should_stop=progress.cancelled,
+            )
+        except Exception as exc:
+            self.refresh_from_db()
+            if self.status == RunStatus.RUNNING:
+                self.record_progress(status=RunStatus.FAILED, error=describe_failure(exc))
+            return
+        self.refresh_from_db()
+        if self.status == RunStatus.RUNNING:
+            self.record_progress(
+                status=RunStatus.COMPLETED,
+                metrics={k: v for k, v in final.items() if k != "dry_run"},
+                eval_status=EvalStatus.COMPLETED,
+            )
+
     def output_dir_is_allowed(self) -> bool:
         """Return whether the output directory lies inside the allowed run roots."""
         return bool(self.output_dir) and is_within_run_roots(self.output_dir)
@@ -213,3 +258,33 @@ class TunixRun(models.Model):
                     {"path": path.relative_to(root).as_posix(), "size": path.stat().st_size}
                 )
         return sorted(files, key=lambda item: item["path"].encode())
+
+
+class RunProgress:
+    """Metrics and cancellation for a run being executed, without a query per training step."""
+
+    INTERVAL_SECONDS = 0.5
+
+    def __init__(self, run: TunixRun):
+        self.run = run
+        self._last_report = 0.0
+        self._last_check = 0.0
+        self._cancelled = False
+
+    def report(self, metrics: dict) -> None:
+        """Record intermediate metrics on the run, at most twice a second."""
+        now = time.monotonic()
+        if now - self._last_report >= self.INTERVAL_SECONDS:
+            self._last_report = now
+            self.run.record_progress(metrics={**self.run.metrics, **metrics})
+
+    def cancelled(self) -> bool:
+        """Return whether the run was cancelled meanwhile (checked at most twice a second)."""
+        now = time.monotonic()
+        if not self._cancelled and now - self._last_check >= self.INTERVAL_SECONDS:
+            self._last_check = now
+            status = (
+                TunixRun.objects.filter(pk=self.run.pk).values_list("status", flat=True).first()
+            )
+            self._cancelled = status == RunStatus.CANCELLED
+        return self._cancelled

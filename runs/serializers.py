@@ -18,6 +18,7 @@ class TunixRunSerializer(serializers.ModelSerializer):
             "metrics",
             "eval_status",
             "output_dir",
+            "trainer",
             "base_model_id",
             "dataset_id",
             "git_sha",
@@ -27,7 +28,14 @@ class TunixRunSerializer(serializers.ModelSerializer):
             "started_at",
             "finished_at",
         ]
-        read_only_fields = ["id", "created_at", "updated_at", "started_at", "finished_at"]
+        read_only_fields = [
+            "id",
+            "trainer",
+            "created_at",
+            "updated_at",
+            "started_at",
+            "finished_at",
+        ]
 
 
 class TunixRunProgressSerializer(serializers.ModelSerializer):
@@ -55,3 +63,11 @@ class RunFileSerializer(serializers.Serializer):
 
     path = serializers.CharField()
     size = serializers.IntegerField()
+
+
+class RunLaunchSerializer(serializers.Serializer):
+    """Launch a run: a name, an allowed trainer (dotted path) and its config."""
+
+    name = serializers.CharField(max_length=200)
+    trainer = serializers.CharField(max_length=200)
+    config = serializers.DictField(required=False, default=dict)

@@ -1,0 +1,186 @@
+"""Launched runs through the real task queue and worker (django-tasks-db's db_worker)."""
+
+import json
+import threading
+import time
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from safetensors.numpy import load_file
+
+from runs.models import TunixRun
+from runs.tests.factories import UserFactory
+from runs.trainers import lora_demo
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TRAINER = "runs.trainers.lora_demo"
+
+
+def work_off_the_queue() -> str:
+    """Run the real worker until the queue is empty."""
+    out = StringIO()
+    call_command(
+        "db_worker", "--batch", "--no-startup-delay", "--no-reload", stdout=out, verbosity=0
+    )
+    return out.getvalue()
+
+
+@pytest.fixture
+def launcher(api_client):
+    api_client.force_authenticate(
+        UserFactory(permissions=["runs.add_tunixrun", "runs.change_tunixrun"])
+    )
+    return api_client
+
+
+def launch(client, **config):
+    return client.post(
+        "/api/runs/launch", {"name": "lora", "trainer": TRAINER, "config": config}, format="json"
+    )
+
+
+def test_a_launched_run_is_pending_then_completed_by_the_worker(launcher):
+    response = launch(launcher, learning_rate=0.05, rank=8, steps=200)
+    assert response.status_code == 201, response.json()
+    run = TunixRun.objects.get(pk=response.json()["id"])
+    assert run.status == "pending"
+
+    work_off_the_queue()
+
+    run.refresh_from_db()
+    output = Path(run.output_dir)
+    assert run.status == "completed", run.error
+    assert run.started_at and run.finished_at and run.finished_at >= run.started_at
+    assert run.eval_status == "completed"
+    assert set(run.metrics) >= {"loss", "eval_loss"}
+    assert output == Path(run.output_dir) and output.name == str(run.pk)
+    assert "done: loss" in (output / "run.log").read_text()
+    assert json.loads((output / "metrics.json").read_text())["loss_per_step"]
+    weights = load_file(str(output / "adapter_model.safetensors"))
+    assert any(name.endswith("lora_A.weight") for name in weights)
+
+
+def test_a_diverging_run_fails_with_the_error_and_traceback(launcher):
+    run_id = launch(launcher, learning_rate=50.0, steps=100).json()["id"]
+
+    work_off_the_queue()
+
+    run = TunixRun.objects.get(pk=run_id)
+    assert run.status == "failed"
+    assert "Training diverged" in run.error
+    assert "Traceback" in run.error
+    assert "FAILED" in (Path(run.output_dir) / "run.log").read_text()
+
+
+def test_a_pending_run_cancelled_before_the_worker_never_starts(launcher):
+    run_id = launch(launcher).json()["id"]
+
+    assert launcher.post(f"/api/runs/{run_id}/cancel").status_code == 200
+    work_off_the_queue()
+
+    run = TunixRun.objects.get(pk=run_id)
+    assert run.status == "cancelled"
+    assert run.started_at is None
+    assert not Path(run.output_dir).exists()
+
+
+def test_a_running_run_stops_when_cancelled(launcher):
+    run_id = launch(launcher, steps=20_000, learning_rate=0.01).json()["id"]
+
+    def cancel_once_running():
+        for _ in range(200):
+            run = TunixRun.objects.get(pk=run_id)
+            if run.status == "running":
+                run.cancel()
+                return
+            time.sleep(0.02)
+
+    canceller = threading.Thread(target=cancel_once_running)
+    canceller.start()
+    work_off_the_queue()
+    canceller.join()
+
+    run = TunixRun.objects.get(pk=run_id)
+    assert run.status == "cancelled"
+    assert "stopped on request" in (Path(run.output_dir) / "run.log").read_text()
+    assert not (Path(run.output_dir) / "adapter_model.safetensors").exists()
+
+
+def test_cancelling_a_finished_run_is_refused(launcher):
+    run_id = launch(launcher, steps=10).json()["id"]
+    work_off_the_queue()
+
+    response = launcher.post(f"/api/runs/{run_id}/cancel")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "illegal_transition"
+
+
+def test_a_dry_run_validates_writes_no_weights_and_cannot_be_promoted(launcher):
+    from registry.exceptions import PromotionError
+    from registry.models import ModelVersion
+    from registry.tests.factories import ModelArtifactFactory
+
+    run_id = launch(launcher, dry_run=True, steps=20).json()["id"]
+    work_off_the_queue()
+    run = TunixRun.objects.get(pk=run_id)
+
+    assert run.status == "completed"
+    assert not (Path(run.output_dir) / "adapter_model.safetensors").exists()
+    with pytest.raises(PromotionError) as excinfo:
+        ModelVersion.objects.promote(ModelArtifactFactory(), run)
+    assert excinfo.value.code == "dry_run"
+
+
+def test_an_invalid_config_is_refused_per_field(launcher):
+    response = launch(launcher, learning_rate=-1, rank=0)
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        "config.learning_rate": "must be a positive number",
+        "config.rank": "must be between 1 and 64",
+    }
+    assert not TunixRun.objects.exists()
+
+
+def test_an_unknown_trainer_is_refused(launcher):
+    response = launcher.post(
+        "/api/runs/launch", {"name": "x", "trainer": "os.system", "config": {}}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "Unknown trainer 'os.system'" in response.json()["detail"]
+
+
+def test_launching_needs_permission(api_client):
+    api_client.force_authenticate(UserFactory())
+
+    assert launch(api_client).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("better", "worse"),
+    [
+        ({"learning_rate": 0.05}, {"learning_rate": 0.001}),
+        ({"rank": 8, "learning_rate": 0.05}, {"rank": 1, "learning_rate": 0.05}),
+        ({"steps": 400, "learning_rate": 0.05}, {"steps": 20, "learning_rate": 0.05}),
+    ],
+)
+def test_the_demo_trainers_metrics_respond_to_its_hyperparameters(tmp_path, better, worse):
+    class Quiet:
+        def log(self, line):
+            pass
+
+        def report(self, metrics):
+            pass
+
+        def should_stop(self):
+            return False
+
+    good = lora_demo.train(better, tmp_path / "good", Quiet())
+    bad = lora_demo.train(worse, tmp_path / "bad", Quiet())
+
+    assert good["eval_loss"] < bad["eval_loss"]

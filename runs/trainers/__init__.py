@@ -1,0 +1,35 @@
+"""Trainers: pluggable by dotted path, listed in the RUN_TRAINERS setting.
+
+A trainer is a module with two functions:
+
+- `validate(config: dict) -> dict`: return the normalized config, or raise `TrainerConfigError`
+  whose `errors` map each bad field to a message;
+- `train(config: dict, output_dir: Path, session: TrainingSession) -> dict`: train, write the
+  outputs into `output_dir`, and return the final metrics. It calls `session.log(line)` for its
+  log, `session.report(metrics)` as metrics come, and stops early when `session.should_stop()`.
+"""
+
+import importlib
+from types import ModuleType
+
+from django.conf import settings
+
+
+class TrainerConfigError(ValueError):
+    """A trainer config with field-level problems."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
+        self.errors = errors
+
+
+class TrainerNotAllowed(ValueError):
+    """The dotted path is not one of the allowed trainers."""
+
+
+def load_trainer(path: str) -> ModuleType:
+    """Import an allowed trainer module by its dotted path."""
+    if path not in settings.RUN_TRAINERS:
+        allowed = ", ".join(settings.RUN_TRAINERS)
+        raise TrainerNotAllowed(f"Unknown trainer {path!r}; allowed: {allowed}.")
+    return importlib.import_module(path)
