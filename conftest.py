@@ -11,6 +11,7 @@ def isolated_media(settings, tmp_path):
     settings.RUNS_ROOT = media / "runs"
     settings.RUN_ROOTS = [settings.RUNS_ROOT]
     settings.MODEL_REGISTRY_PATH = media / "model_registry"
+    settings.RAY_STORAGE_PATH = media / "ray"
     settings.RUNS_ROOT.mkdir(parents=True)
     return media
 

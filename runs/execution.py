@@ -14,6 +14,8 @@ from typing import TextIO
 from runs.trainers import load_trainer
 
 LOG_NAME = "run.log"
+# Where a failure is written for a driver in another process (Ray Tune) to read.
+ERROR_NAME = "error.txt"
 TRACEBACK_LINES = 20
 
 
@@ -52,9 +54,10 @@ def run_training(
     *,
     on_report: Callable[[dict], None] = lambda metrics: None,
     should_stop: Callable[[], bool] = lambda: False,
+    allowed_trainers: list[str] | None = None,
 ) -> dict:
     """Train with the trainer at `trainer_path` into `output_dir`; return the final metrics."""
-    trainer = load_trainer(trainer_path)
+    trainer = load_trainer(trainer_path, allowed=allowed_trainers)
     config = trainer.validate(config)
     output_dir.mkdir(parents=True, exist_ok=True)
     with open(output_dir / LOG_NAME, "a", encoding="utf-8") as log_file:
@@ -63,6 +66,7 @@ def run_training(
             return trainer.train(config, output_dir, session)
         except Exception as exc:
             session.log(f"FAILED: {describe_failure(exc)}")
+            (output_dir / ERROR_NAME).write_text(describe_failure(exc), encoding="utf-8")
             raise
 
 

@@ -27,9 +27,13 @@ class TrainerNotAllowed(ValueError):
     """The dotted path is not one of the allowed trainers."""
 
 
-def load_trainer(path: str) -> ModuleType:
-    """Import an allowed trainer module by its dotted path."""
-    if path not in settings.RUN_TRAINERS:
-        allowed = ", ".join(settings.RUN_TRAINERS)
-        raise TrainerNotAllowed(f"Unknown trainer {path!r}; allowed: {allowed}.")
+def load_trainer(path: str, *, allowed: list[str] | None = None) -> ModuleType:
+    """Import an allowed trainer module by its dotted path.
+
+    `allowed` defaults to the RUN_TRAINERS setting; Ray trial processes, which have no Django
+    settings, pass the list the driver already checked.
+    """
+    allowed = settings.RUN_TRAINERS if allowed is None else allowed
+    if path not in allowed:
+        raise TrainerNotAllowed(f"Unknown trainer {path!r}; allowed: {', '.join(allowed)}.")
     return importlib.import_module(path)
