@@ -51,3 +51,25 @@ def api_client():
     from rest_framework.test import APIClient
 
     return APIClient()
+
+
+# Data migrations that build the `curators` group, and the function in each that does it.
+CURATOR_MIGRATIONS = [
+    ("registry.migrations.0002_curators_group", "create_curators"),
+    ("registry.migrations.0004_curators_aliases_and_metric_backfill", "forwards"),
+    ("tuning.migrations.0002_curators_can_tune", "forwards"),
+]
+
+
+@pytest.fixture
+def curators_group(db):
+    """The curators group, rebuilt if a transactional test flushed what migrations created."""
+    import importlib
+
+    from django.apps import apps
+    from django.contrib.auth.models import Group
+
+    if not Group.objects.filter(name="curators").exists():
+        for module, function in CURATOR_MIGRATIONS:
+            getattr(importlib.import_module(module), function)(apps, None)
+    return Group.objects.get(name="curators")

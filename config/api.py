@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 
 from registry.api import ModelArtifactViewSet, ModelVersionViewSet
 from runs.api import TunixRunViewSet
+from tuning.api import TuningJobViewSet
 
 
 class OptionalSlashRouter(DefaultRouter):
@@ -22,3 +23,4 @@ router.register("runs", TunixRunViewSet, basename="run")
 # Versions first: /api/models/versions/... must not be read as an artifact id.
 router.register("models/versions", ModelVersionViewSet, basename="modelversion")
 router.register("models", ModelArtifactViewSet, basename="modelartifact")
+router.register("tuning/jobs", TuningJobViewSet, basename="tuningjob")

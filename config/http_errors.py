@@ -13,6 +13,7 @@ from config.exceptions import DomainError
 HTTP_STATUS_BY_CODE = {
     "run_not_found": 404,
     "artifact_not_found": 404,
+    "job_not_finished": 409,
     "version_not_found": 404,
     "alias_not_found": 404,
     "label_taken": 409,

@@ -23,7 +23,18 @@ from tuning.trial import numeric_metrics, train_trial, trial_run_id
 CANCEL_CHECK_SECONDS = 0.5
 
 
-def make_callbacks(job, progress):
+# Progress reporters by job id: Ray Tune pickles its callbacks, and a reporter (a command's
+# stdout, say) need not be picklable, so callbacks look theirs up here instead of holding it.
+PROGRESS_REPORTERS: dict = {}
+
+
+def report_progress(job, record, event: str, finished: int) -> None:
+    reporter = PROGRESS_REPORTERS.get(job.pk)
+    if reporter:
+        reporter(job, record, event, finished)
+
+
+def make_callbacks(job):
     """Build the driver-side Tune callback and stopper that keep the database in step."""
     from ray import tune
 
@@ -50,8 +61,7 @@ def make_callbacks(job, progress):
             self.trials[trial.trial_id] = job.trials.create(
                 run=run, params=trial.config, status=RunStatus.RUNNING, ray_trial_id=trial.trial_id
             )
-            if progress:
-                progress(job, self.trials[trial.trial_id], "started", self.finished)
+            report_progress(job, self.trials[trial.trial_id], "started", self.finished)
 
         def on_trial_complete(self, iteration, trials, trial, **info):
             record = self.trials.get(trial.trial_id)
@@ -69,8 +79,7 @@ def make_callbacks(job, progress):
             record.metric_value = metrics[job.metric]
             record.save(update_fields=["status", "metric_value"])
             self.finished += 1
-            if progress:
-                progress(job, record, "completed", self.finished)
+            report_progress(job, record, "completed", self.finished)
 
         def on_trial_error(self, iteration, trials, trial, **info):
             record = self.trials.get(trial.trial_id)
@@ -84,8 +93,7 @@ def make_callbacks(job, progress):
             )
             self.end(record, RunStatus.FAILED, error)
             self.finished += 1
-            if progress:
-                progress(job, record, "failed", self.finished)
+            report_progress(job, record, "failed", self.finished)
 
         def end(self, record, status, error):
             """Record how a trial ended, on its row and its run."""
@@ -123,7 +131,9 @@ def execute_job(job, *, progress=None):
 
     job.set_status("running")
     started_here = not ray.is_initialized()
-    recorder, stopper = make_callbacks(job, progress)
+    recorder, stopper = make_callbacks(job)
+    if progress:
+        PROGRESS_REPORTERS[job.pk] = progress
     try:
         if started_here:
             ray.init(
@@ -166,6 +176,7 @@ def execute_job(job, *, progress=None):
             job.set_status("failed", error=describe_failure(exc))
         return job
     finally:
+        PROGRESS_REPORTERS.pop(job.pk, None)
         if started_here and ray.is_initialized():
             ray.shutdown()
     job.refresh_from_db()

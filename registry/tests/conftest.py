@@ -1,5 +1,4 @@
 import pytest
-from django.contrib.auth.models import Group
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -14,9 +13,9 @@ def reader_client(api_client):
 
 
 @pytest.fixture
-def curator():
+def curator(curators_group):
     user = UserFactory(username="curator")
-    user.groups.add(Group.objects.get(name="curators"))
+    user.groups.add(curators_group)
     return user
 
 

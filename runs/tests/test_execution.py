@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db import OperationalError
 from safetensors.numpy import load_file
 
 from runs.models import TunixRun
@@ -91,11 +92,15 @@ def test_a_running_run_stops_when_cancelled(launcher):
     run_id = launch(launcher, steps=20_000, learning_rate=0.01).json()["id"]
 
     def cancel_once_running():
-        for _ in range(200):
-            run = TunixRun.objects.get(pk=run_id)
-            if run.status == "running":
-                run.cancel()
-                return
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                run = TunixRun.objects.get(pk=run_id)
+                if run.status == "running":
+                    run.cancel()
+                    return
+            except OperationalError:
+                pass  # SQLite's shared in-memory test database locks a table briefly: retry
             time.sleep(0.02)
 
     canceller = threading.Thread(target=cancel_once_running)

@@ -125,3 +125,47 @@ def test_trial_runs_are_real_runs():
     assert run.trainer == "runs.trainers.lora_demo"
     assert run.config["rank"] == 4 and run.config["steps"] == 150
     assert run.started_at and run.finished_at
+
+
+def test_the_tune_command_runs_a_job_in_the_foreground(tmp_path):
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"learning_rate": {"type": "grid", "values": [0.01, 0.05]}}))
+    out = StringIO()
+
+    call_command(
+        "tune",
+        "--trainer",
+        "runs.trainers.lora_demo",
+        "--space",
+        str(space),
+        "--samples",
+        "1",
+        stdout=out,
+    )
+
+    printed = out.getvalue()
+    assert "[2 done]" in printed
+    assert "Best trial" in printed and "'learning_rate': 0.05" in printed
+    assert TuningJob.objects.get().status == "completed"
+
+
+def test_a_started_job_is_executed_by_the_worker():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    job = TuningJobFactory(search_space={"rank": {"type": "grid", "values": [2, 8]}})
+    job.start()
+
+    call_command(
+        "db_worker", "--batch", "--no-startup-delay", "--no-reload", stdout=StringIO(), verbosity=0
+    )
+
+    job.refresh_from_db()
+    assert job.status == "completed", job.error
+    assert job.trials.filter(status="completed").count() == 2
