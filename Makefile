@@ -10,7 +10,7 @@ PORT ?= 8000
 .PHONY: help venv run test lint migrate demo clean
 
 help:
-	@echo "make run    set up .venv, migrate, load demo data and serve http://$(HOST):$(PORT)"
+	@echo "make run    set up .venv, migrate, load demo data, start the worker and serve http://$(HOST):$(PORT)"
 	@echo "make test   set up .venv, run ruff and the whole pytest suite (DATABASE_URL or SQLite)"
 
 # The venv is rebuilt whenever a requirements file changes.
@@ -34,7 +34,8 @@ run: venv
 	DEBUG=true $(PY) manage.py migrate --noinput
 	DEBUG=true $(PY) manage.py create_dev_superuser
 	DEBUG=true $(PY) manage.py load_demo_models
-	DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)
+	@echo "Serving http://$(HOST):$(PORT) with the background worker (db_worker); Ctrl-C stops both."
+	DEBUG=true bash -c 'trap "kill 0" EXIT; $(PY) manage.py db_worker --no-reload & $(PY) manage.py runserver $(HOST):$(PORT)'
 
 lint: venv
 	$(VENV)/bin/ruff check .
