@@ -170,6 +170,7 @@ def main() -> None:
             "DATABASE_URL": f"sqlite:///{work / 'bench.sqlite3'}",
             "MEDIA_ROOT": str(work / "media"),
             "MODEL_REGISTRY_PATH": str(work / "registry"),
+            "RUN_ROOTS": str(work),
             "LOG_LEVEL": "WARNING",
         }
         manage(env, "migrate", "--noinput")
