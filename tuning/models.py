@@ -3,25 +3,17 @@
 from django.db import models
 from django.utils import timezone
 
-from runs.lifecycle import RunStatus
+from runs.lifecycle import ALLOWED_TRANSITIONS, TERMINAL_STATUSES, RunStatus
 from tuning.exceptions import TuningError
 from tuning.managers import TuningJobManager
 
-
-class JobStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    RUNNING = "running", "Running"
-    COMPLETED = "completed", "Completed"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+# A job lives the same life as a run: one table of statuses and transitions for both.
+JobStatus = RunStatus
 
 
 class Mode(models.TextChoices):
     MIN = "min", "Minimise"
     MAX = "max", "Maximise"
-
-
-FINISHED = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 
 
 class TuningJob(models.Model):
@@ -60,15 +52,11 @@ class TuningJob(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in FINISHED
+        return self.status in TERMINAL_STATUSES
 
     def set_status(self, status: str, *, error: str | None = None) -> "TuningJob":
         """Move the job along pending → running → completed, failed or cancelled."""
-        allowed = {
-            JobStatus.PENDING: {JobStatus.RUNNING, JobStatus.CANCELLED, JobStatus.FAILED},
-            JobStatus.RUNNING: {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED},
-        }.get(self.status, set())
-        if status not in allowed:
+        if status not in ALLOWED_TRANSITIONS.get(self.status, ()):
             raise TuningError(
                 f"Job {self.name} is {self.status}; it cannot become {status}.",
                 code="illegal_transition",
@@ -79,7 +67,7 @@ class TuningJob(models.Model):
         if status == JobStatus.RUNNING:
             self.started_at = now
             fields.append("started_at")
-        if status in FINISHED:
+        if status in TERMINAL_STATUSES:
             self.finished_at = now
             fields.append("finished_at")
         if error is not None:
