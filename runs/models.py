@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import OperationalError, models
 from django.utils import timezone
 
 from runs.exceptions import RunTransitionError
@@ -276,15 +276,25 @@ class RunProgress:
         now = time.monotonic()
         if now - self._last_report >= self.INTERVAL_SECONDS:
             self._last_report = now
-            self.run.record_progress(metrics={**self.run.metrics, **metrics})
+            try:
+                self.run.record_progress(metrics={**self.run.metrics, **metrics})
+            except OperationalError:
+                # A busy database must not fail the training: the next report, or the final
+                # metrics, will be recorded.
+                logger.warning(
+                    "Run %s: could not record progress now (database busy).", self.run.pk
+                )
 
     def cancelled(self) -> bool:
         """Return whether the run was cancelled meanwhile (checked at most twice a second)."""
         now = time.monotonic()
         if not self._cancelled and now - self._last_check >= self.INTERVAL_SECONDS:
             self._last_check = now
-            status = (
-                TunixRun.objects.filter(pk=self.run.pk).values_list("status", flat=True).first()
-            )
+            try:
+                status = (
+                    TunixRun.objects.filter(pk=self.run.pk).values_list("status", flat=True).first()
+                )
+            except OperationalError:
+                return False  # busy database: look again at the next check
             self._cancelled = status == RunStatus.CANCELLED
         return self._cancelled
