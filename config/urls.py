@@ -12,6 +12,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="runs:run-list", permanent=False), name="home"),
     path("runs/", include("runs.urls")),
     path("registry/", include("registry.urls")),
+    path("tuning/", include("tuning.urls")),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -1,0 +1,72 @@
+"""Small inline SVG charts rendered on the server: no chart library in the browser."""
+
+import math
+
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+WIDTH, HEIGHT, PAD = 640, 240, 40
+
+
+def line_chart(
+    values: list[float | None],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    highlight: int | None = None,
+) -> SafeString:
+    """Return an accessible SVG plotting `values` against their index (None values are skipped)."""
+    points = [(i, v) for i, v in enumerate(values) if v is not None and math.isfinite(v)]
+    if not points:
+        return format_html('<p class="chart-empty">No {} to chart yet.</p>', y_label)
+    lows, highs = min(v for _, v in points), max(v for _, v in points)
+    span = highs - lows or 1.0
+    last = max(len(values) - 1, 1)
+
+    def xy(i: int, v: float) -> tuple[float, float]:
+        x = PAD + (WIDTH - 2 * PAD) * i / last
+        y = HEIGHT - PAD - (HEIGHT - 2 * PAD) * (v - lows) / span
+        return round(x, 1), round(y, 1)
+
+    path = " ".join(f"{x},{y}" for x, y in (xy(i, v) for i, v in points))
+    dots = format_html_join(
+        "",
+        '<circle cx="{}" cy="{}" r="{}" class="{}"><title>{} {}: {}</title></circle>',
+        (
+            (
+                *xy(i, v),
+                6 if i == highlight else 3,
+                "best" if i == highlight else "point",
+                x_label,
+                i + 1,
+                f"{v:.5g}",
+            )
+            for i, v in points
+        ),
+    )
+    return format_html(
+        '<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="{title}">'
+        "<title>{title}</title>"
+        '<line x1="{p}" y1="{b}" x2="{r}" y2="{b}" class="axis"/>'
+        '<line x1="{p}" y1="{p}" x2="{p}" y2="{b}" class="axis"/>'
+        '<text x="{p}" y="{t}" class="label">{high}</text>'
+        '<text x="{p}" y="{lb}" class="label">{low}</text>'
+        '<text x="{cx}" y="{xb}" class="label" text-anchor="middle">{x_label}</text>'
+        '<polyline points="{path}" class="line"/>{dots}</svg>',
+        w=WIDTH,
+        h=HEIGHT,
+        p=PAD,
+        b=HEIGHT - PAD,
+        r=WIDTH - PAD,
+        t=PAD - 8,
+        lb=HEIGHT - PAD + 14,
+        cx=WIDTH // 2,
+        xb=HEIGHT - 6,
+        title=title,
+        high=f"{highs:.4g}",
+        low=f"{lows:.4g}",
+        x_label=x_label,
+        path=path,
+        dots=dots,
+    )

@@ -1,0 +1,91 @@
+"""Forms for the tuning pages; refusals from the domain become field or form errors."""
+
+import json
+
+from django import forms
+from django.conf import settings
+
+from registry.exceptions import RegistryError
+from registry.models import ModelArtifact
+from tuning.exceptions import TuningError
+from tuning.models import Mode, TuningJob
+
+EXAMPLE_SPACE = {
+    "learning_rate": {"type": "loguniform", "low": 0.001, "high": 0.1},
+    "rank": {"type": "choice", "values": [2, 4, 8, 16]},
+}
+
+
+class JSONObjectField(forms.CharField):
+    """A textarea holding a JSON object."""
+
+    widget = forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "class": "mono"})
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        if not text:
+            return {}
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise forms.ValidationError('Must be a JSON object, such as {"steps": 300}.')
+        return data
+
+    def prepare_value(self, value):
+        return json.dumps(value, indent=2) if isinstance(value, dict) else value
+
+
+class TuningJobForm(forms.Form):
+    """Create and start a tuning job."""
+
+    name = forms.CharField(max_length=200)
+    trainer = forms.ChoiceField(choices=())
+    base_config = JSONObjectField(required=False, label="Base config (JSON)")
+    search_space = JSONObjectField(label="Search space (JSON)")
+    metric = forms.CharField(max_length=200, initial="eval_loss")
+    mode = forms.ChoiceField(choices=Mode.choices, initial=Mode.MIN)
+    num_samples = forms.IntegerField(min_value=1, max_value=1000, initial=4, label="Samples")
+    max_concurrent_trials = forms.IntegerField(min_value=1, initial=2, label="Trials at once")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["trainer"].choices = [(path, path) for path in settings.RUN_TRAINERS]
+        if not self.is_bound:
+            self.initial.setdefault("search_space", EXAMPLE_SPACE)
+            self.initial.setdefault("base_config", {"steps": 300})
+
+    def create(self) -> TuningJob | None:
+        """Create and queue the job; return it, or None with the refusals as field errors."""
+        try:
+            return TuningJob.objects.create_job(**self.cleaned_data).start()
+        except TuningError as exc:
+            for key, message in exc.errors.items() or [(None, exc.message)]:
+                field, _, detail = key.partition(".") if key else (None, "", "")
+                field = field if field in self.fields else None
+                self.add_error(field, f"{detail}: {message}" if detail else message)
+            return None
+
+
+class PromoteBestForm(forms.Form):
+    """Promote a job's best trial into a model."""
+
+    artifact = forms.ModelChoiceField(queryset=ModelArtifact.objects.all(), label="Model")
+    version = forms.CharField(required=False, max_length=64, label="Label (optional)")
+    tags = forms.CharField(required=False, label="Tags", help_text="Separated by commas.")
+
+    def promote(self, job, *, user):
+        """Promote; return the version, or None with the refusal as a form error."""
+        data = self.cleaned_data
+        try:
+            version, _ = job.promote_best(
+                data["artifact"],
+                version=data["version"] or None,
+                tags=data["tags"].replace(",", " ").split(),
+                user=user,
+            )
+        except (TuningError, RegistryError) as exc:
+            self.add_error(None, exc.message)
+            return None
+        return version
