@@ -147,7 +147,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         """Promote a run from the admin: the same manager method as every other entry point."""
         if not request.user.has_perm("registry.add_modelversion"):
             return redirect("admin:registry_modelversion_changelist")
-        form = PromoteRunForm(request.POST or None)
+        form = PromoteRunForm(request.POST or None, initial={"run": request.GET.get("run")})
         if request.method == "POST" and form.is_valid():
             result = form.promote(user=request.user)
             if result:

@@ -1,5 +1,6 @@
 """A Tunix post-training run: its life cycle, configuration, metrics and output directory."""
 
+import json
 import logging
 import math
 import os
@@ -14,7 +15,7 @@ from django.db import OperationalError, models
 from django.utils import timezone
 
 from runs.exceptions import RunTransitionError
-from runs.execution import describe_failure, run_training
+from runs.execution import LOG_NAME, describe_failure, run_training
 from runs.lifecycle import ALLOWED_TRANSITIONS, TERMINAL_STATUSES, EvalStatus, RunStatus
 from runs.managers import TunixRunManager
 
@@ -28,6 +29,9 @@ ERROR_OUTSIDE_ROOTS = (
 ERROR_NON_FINITE = (
     "Holds {value} at {where}; JSON has no NaN or Infinity. Send null or leave the key out."
 )
+
+# The run page shows the end of the log; reading more than this would only be thrown away.
+LOG_TAIL_BYTES = 64 * 1024
 
 logger = logging.getLogger(__name__)
 
@@ -239,6 +243,30 @@ class TunixRun(models.Model):
                 metrics={k: v for k, v in final.items() if k != "dry_run"},
                 eval_status=EvalStatus.COMPLETED,
             )
+
+    def log_tail(self, lines: int = 200) -> str:
+        """Return the last `lines` lines of the run's log, or an empty string."""
+        if not self.output_dir:
+            return ""
+        log = Path(self.output_dir) / LOG_NAME
+        try:
+            with open(log, "rb") as handle:
+                handle.seek(max(0, log.stat().st_size - LOG_TAIL_BYTES))
+                text = handle.read().decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def loss_curve(self) -> list[float]:
+        """Return the loss per step the trainer wrote to metrics.json, if any."""
+        if not self.output_dir:
+            return []
+        try:
+            data = json.loads((Path(self.output_dir) / "metrics.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        losses = data.get("loss_per_step") if isinstance(data, dict) else None
+        return [v for v in losses if isinstance(v, int | float)] if isinstance(losses, list) else []
 
     def output_dir_is_allowed(self) -> bool:
         """Return whether the output directory lies inside the allowed run roots."""

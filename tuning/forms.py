@@ -1,12 +1,11 @@
 """Forms for the tuning pages; refusals from the domain become field or form errors."""
 
-import json
-
 from django import forms
 from django.conf import settings
 
 from registry.exceptions import RegistryError
 from registry.models import ModelArtifact
+from runs.forms import JSONObjectField
 from tuning.exceptions import TuningError
 from tuning.models import Mode, TuningJob
 
@@ -14,27 +13,6 @@ EXAMPLE_SPACE = {
     "learning_rate": {"type": "loguniform", "low": 0.001, "high": 0.1},
     "rank": {"type": "choice", "values": [2, 4, 8, 16]},
 }
-
-
-class JSONObjectField(forms.CharField):
-    """A textarea holding a JSON object."""
-
-    widget = forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "class": "mono"})
-
-    def to_python(self, value):
-        text = super().to_python(value)
-        if not text:
-            return {}
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise forms.ValidationError(f"Not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise forms.ValidationError('Must be a JSON object, such as {"steps": 300}.')
-        return data
-
-    def prepare_value(self, value):
-        return json.dumps(value, indent=2) if isinstance(value, dict) else value
 
 
 class TuningJobForm(forms.Form):

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from runs.models import TunixRun
 from runs.tests.factories import TunixRunFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +44,9 @@ def test_run_list_filters_by_status(logged_in_client):
 def test_htmx_filter_gets_only_the_table(logged_in_client):
     TunixRunFactory(name="good-run", completed=True)
 
-    response = logged_in_client.get("/runs/?status=completed", HTTP_HX_REQUEST="true")
+    response = logged_in_client.get(
+        "/runs/?status=completed", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="run-table"
+    )
 
     assert response.content.lstrip().startswith(b'<div id="run-table">')
     assert b'<nav aria-label="Main"' not in response.content
@@ -68,3 +71,73 @@ def test_run_detail_escapes_html_in_names(logged_in_client):
 
     assert b"<script>alert(1)</script>" not in response.content
     assert b"&lt;script&gt;" in response.content
+
+
+@pytest.fixture
+def launcher_client(client):
+    client.force_login(UserFactory(permissions=["runs.add_tunixrun"]))
+    return client
+
+
+def test_launching_from_the_page_opens_the_run(launcher_client):
+    response = launcher_client.post(
+        "/runs/launch",
+        {"name": "lora", "trainer": "runs.trainers.lora_demo", "config": '{"steps": 20}'},
+    )
+
+    run = TunixRun.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/runs/{run.pk}/"
+    assert run.status == "pending"
+
+
+def test_a_bad_launch_config_is_shown_beside_the_field(launcher_client):
+    response = launcher_client.post(
+        "/runs/launch",
+        {"name": "lora", "trainer": "runs.trainers.lora_demo", "config": '{"rank": 0}'},
+        HTTP_HX_REQUEST="true",
+    )
+
+    html = response.content.decode()
+    assert html.lstrip().startswith('<form id="launch-form"')
+    assert "rank: must be between 1 and 64" in html
+    assert not TunixRun.objects.exists()
+
+
+def test_launching_needs_permission(logged_in_client):
+    response = logged_in_client.post("/runs/launch", {"name": "x"})
+
+    assert response.status_code == 403
+
+
+def test_a_running_run_page_polls_its_log_and_a_finished_one_does_not(logged_in_client):
+    running = TunixRunFactory(running=True)
+    (Path(running.output_dir) / "run.log").write_text("step 1 loss 0.9\nstep 2 loss 0.8\n")
+    done = TunixRunFactory(completed=True)
+
+    running_html = logged_in_client.get(f"/runs/{running.id}/").content.decode()
+    done_html = logged_in_client.get(f"/runs/{done.id}/").content.decode()
+
+    assert 'hx-trigger="every 2s"' in running_html
+    assert "step 2 loss 0.8" in running_html
+    assert 'hx-trigger="every 2s"' not in done_html
+
+
+def test_the_poll_returns_only_the_live_section(logged_in_client):
+    run = TunixRunFactory(running=True)
+
+    response = logged_in_client.get(
+        f"/runs/{run.id}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="run-live"
+    )
+
+    assert response.content.decode().lstrip().startswith('<section id="run-live"')
+
+
+def test_the_run_page_draws_the_loss_curve(logged_in_client):
+    run = TunixRunFactory(completed=True)
+    (Path(run.output_dir) / "metrics.json").write_text('{"loss_per_step": [0.9, 0.5, 0.3]}')
+
+    html = logged_in_client.get(f"/runs/{run.id}/").content.decode()
+
+    assert '<svg class="chart"' in html
+    assert "Loss by step" in html
