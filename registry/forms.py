@@ -41,3 +41,30 @@ class PromoteRunForm(forms.Form):
         except RegistryError as exc:
             self.add_error(None, exc.message)
             return None
+
+
+class ModelArtifactForm(forms.ModelForm):
+    """Create a model: name (unique ignoring case), description, task type."""
+
+    class Meta:
+        model = ModelArtifact
+        fields = ["name", "description", "task_type"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+
+    def save(self, commit: bool = True) -> ModelArtifact:
+        return ModelArtifact.objects.create_artifact(**self.cleaned_data)
+
+
+class TagsForm(forms.Form):
+    """A version's tags, separated by commas or spaces."""
+
+    tags = forms.CharField(required=False, label="Tags")
+
+    def save(self, version: ModelVersion, *, user) -> bool:
+        """Replace the tags; return False with the refusal as an error."""
+        try:
+            version.set_tags(self.cleaned_data["tags"].replace(",", " ").split(), user=user)
+        except RegistryError as exc:
+            self.add_error("tags", exc.message)
+            return False
+        return True

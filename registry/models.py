@@ -180,6 +180,44 @@ class ModelVersion(models.Model):
         except RegistryError as exc:
             raise ValidationError({"tags": exc.message}) from None
 
+    @property
+    def key_metric(self) -> tuple[str, float] | None:
+        """Return (name, value) of the metric tables show first: eval_loss, loss, or the first."""
+        metrics = self.metrics_json or {}
+        numeric = {
+            k: v
+            for k, v in metrics.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        }
+        for name in ("eval_loss", "loss", "eval_accuracy", "accuracy"):
+            if name in numeric:
+                return name, numeric[name]
+        return next(iter(numeric.items()), None)
+
+    def compare(self, other: "ModelVersion") -> dict:
+        """Compare with another version: metrics side by side with differences, and files."""
+        mine, theirs = self.metrics_json or {}, other.metrics_json or {}
+        metrics = []
+        for key in sorted(set(mine) | set(theirs)):
+            a, b = mine.get(key), theirs.get(key)
+            numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (a, b))
+            metrics.append(
+                {"key": key, "this": a, "other": b, "difference": b - a if numbers else None}
+            )
+        my_files = {f.path: f.sha256 for f in self.files.all()}
+        their_files = {f.path: f.sha256 for f in other.files.all()}
+        return {
+            "metrics": metrics,
+            "added": sorted(set(their_files) - set(my_files)),
+            "removed": sorted(set(my_files) - set(their_files)),
+            "changed": sorted(
+                p for p in set(my_files) & set(their_files) if my_files[p] != their_files[p]
+            ),
+            "unchanged": sum(
+                1 for p in set(my_files) & set(their_files) if my_files[p] == their_files[p]
+            ),
+        }
+
     def ensure_only_tags_change(self, requested_fields) -> None:
         """Refuse a change request that names any field but `tags`: the rest is frozen."""
         refused = sorted(set(requested_fields) - {"tags"})

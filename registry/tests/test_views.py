@@ -1,6 +1,6 @@
 import pytest
 
-from registry.models import ModelAlias, ModelVersion
+from registry.models import ModelAlias, ModelArtifact, ModelVersion
 from registry.tests.factories import ModelArtifactFactory, promotable_run
 from runs.tests.factories import UserFactory
 
@@ -43,7 +43,9 @@ def test_model_search_as_you_type_returns_only_the_table(logged_in):
     ModelArtifactFactory(name="Gemma SFT")
     ModelArtifactFactory(name="Llama", description="Meta")
 
-    response = logged_in.get("/registry/?q=gem", HTTP_HX_REQUEST="true")
+    response = logged_in.get(
+        "/registry/?q=gem", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="model-table"
+    )
 
     html = response.content.decode()
     assert html.lstrip().startswith('<div id="model-table">')
@@ -110,3 +112,151 @@ def test_html_in_names_tags_and_metric_keys_is_escaped(logged_in):
         html = logged_in.get(url).content.decode()
         assert "<script>alert" not in html, url
         assert "<b>loss</b>" not in html, url
+
+
+@pytest.fixture
+def curator_client(client, curators_group):
+    user = UserFactory(username="cura")
+    user.groups.add(curators_group)
+    client.force_login(user)
+    return client
+
+
+def test_a_new_model_with_a_taken_name_shows_the_error_inline(curator_client):
+    ModelArtifactFactory(name="Gemma SFT")
+
+    response = curator_client.post(
+        "/registry/new", {"name": "gemma sft", "description": ""}, HTTP_HX_REQUEST="true"
+    )
+
+    html = response.content.decode()
+    assert html.lstrip().startswith('<form id="new-model-form"')
+    assert "already exists" in html
+
+
+def test_a_new_model_opens_its_page(curator_client):
+    response = curator_client.post(
+        "/registry/new", {"name": "Fresh", "task_type": "chat"}, HTTP_HX_REQUEST="true"
+    )
+
+    artifact = ModelArtifact.objects.get(name="Fresh")
+    assert response["HX-Redirect"] == f"/registry/{artifact.pk}/"
+
+
+def test_promoting_from_the_model_page_returns_the_new_row(curator_client):
+    artifact = ModelArtifactFactory()
+    run = promotable_run(metrics={"eval_loss": 0.25})
+
+    response = curator_client.post(
+        f"/registry/{artifact.pk}/promote",
+        {"run": str(run.id), "version": "", "tags": "candidate"},
+        HTTP_HX_REQUEST="true",
+    )
+
+    version = ModelVersion.objects.get()
+    html = response.content.decode()
+    assert html.lstrip().startswith(f'<tr id="version-{version.pk}"')
+    assert "eval_loss=0.2500" in html
+    assert version.tags == ["candidate"]
+
+
+def test_a_refused_promotion_is_shown_in_the_form_in_plain_words(curator_client):
+    artifact = ModelArtifactFactory()
+    run = promotable_run()
+    run.status = "failed"
+    run.save()
+
+    response = curator_client.post(
+        f"/registry/{artifact.pk}/promote", {"run": str(run.id)}, HTTP_HX_REQUEST="true"
+    )
+
+    assert response["HX-Retarget"] == "#promote-form"
+    assert "promote it anyway only with force" in response.content.decode()
+    assert not ModelVersion.objects.exists()
+
+
+def test_without_javascript_a_promotion_redirects_with_a_message(curator_client):
+    artifact = ModelArtifactFactory()
+
+    response = curator_client.post(
+        f"/registry/{artifact.pk}/promote", {"run": str(promotable_run().id)}, follow=True
+    )
+
+    assert "Promoted v1" in response.content.decode()
+
+
+def test_the_force_checkbox_appears_only_for_a_failed_run(curator_client):
+    artifact = ModelArtifactFactory()
+    good = promotable_run(seed=1)
+    bad = promotable_run(seed=2)
+    bad.status = "failed"
+    bad.save()
+
+    def force_field(run):
+        return curator_client.get(
+            f"/registry/{artifact.pk}/?run={run.id}",
+            HTTP_HX_REQUEST="true",
+            HTTP_HX_TARGET="force-field",
+        ).content.decode()
+
+    assert 'name="force"' not in force_field(good)
+    assert 'name="force"' in force_field(bad)
+
+
+def test_tags_are_edited_inline(curator_client):
+    version = promote(ModelArtifactFactory(), seed=1, metrics={})
+
+    response = curator_client.post(
+        f"/registry/versions/{version.pk}/tags",
+        {"tags": "production, reviewed"},
+        HTTP_HX_REQUEST="true",
+    )
+
+    version.refresh_from_db()
+    assert version.tags == ["production", "reviewed"]
+    assert 'value="production, reviewed"' in response.content.decode()
+
+
+def test_a_bad_tag_is_refused_inline(curator_client):
+    version = promote(ModelArtifactFactory(), seed=1, metrics={})
+
+    response = curator_client.post(
+        f"/registry/versions/{version.pk}/tags", {"tags": "../etc"}, HTTP_HX_REQUEST="true"
+    )
+
+    assert "is not allowed" in response.content.decode()
+    version.refresh_from_db()
+    assert version.tags == []
+
+
+def test_readers_cannot_edit_tags(logged_in):
+    version = promote(ModelArtifactFactory(), seed=1, metrics={})
+
+    assert logged_in.post(f"/registry/versions/{version.pk}/tags", {"tags": "x"}).status_code == 403
+
+
+def test_verify_now_shows_the_result_per_file(logged_in):
+    version = promote(ModelArtifactFactory(), seed=1, metrics={})
+
+    response = logged_in.post(f"/registry/versions/{version.pk}/verify", HTTP_HX_REQUEST="true")
+
+    html = response.content.decode()
+    assert "All 2 files intact." in html
+    assert "adapter_model.safetensors" in html
+
+
+def test_comparing_two_versions_shows_metric_differences_and_file_changes(logged_in):
+    artifact = ModelArtifactFactory()
+    first = promote(artifact, seed=1, metrics={"eval_loss": 0.5})
+    second = promote(artifact, seed=2, metrics={"eval_loss": 0.3})
+
+    response = logged_in.get(
+        f"/registry/versions/{first.pk}/?compare={second.pk}",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="comparison",
+    )
+
+    html = response.content.decode()
+    assert html.lstrip().startswith('<div id="comparison">')
+    assert "-0.20000" in html
+    assert "changed <span" in html and "adapter_model.safetensors" in html
