@@ -7,11 +7,13 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint migrate demo clean
+.PHONY: help venv run test lint migrate demo clean browser screenshots
 
 help:
 	@echo "make run    set up .venv, migrate, load demo data, start the worker and serve http://$(HOST):$(PORT)"
 	@echo "make test   set up .venv, run ruff and the whole pytest suite (DATABASE_URL or SQLite)"
+	@echo "make browser      install Debian's chromium for the browser tests (root)"
+	@echo "make screenshots  save a PNG of each main page into docs/screenshots/"
 
 # The venv is rebuilt whenever a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -43,6 +45,18 @@ lint: venv
 
 test: venv lint
 	$(PY) -m pytest
+
+# Browser tests drive Debian's chromium; Playwright never downloads a browser of its own.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests (needs root and apt)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@chromium --version
+
+# A PNG of each main page, taken along the browser journey, into docs/screenshots/.
+screenshots: venv browser
+	mkdir -p docs/screenshots
+	SCREENSHOTS_DIR=docs/screenshots E2E_REQUIRED=1 $(PY) -m pytest -q registry/tests/test_e2e.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -7,7 +7,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
-from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
 from runs.charts import line_chart
 from tuning.exceptions import TuningError
@@ -49,9 +49,13 @@ def job_url(job: TuningJob) -> str:
 def job_detail(request, job_id):
     """Show a job: trials (polled while it runs), the metric by trial, and promote-best."""
     job = get_object_or_404(TuningJob.objects.select_related("best_trial__run"), pk=job_id)
+    polling = request.htmx and request.htmx.target == "trial-panel"
+    if polling and job.is_finished:
+        # The job just ended: reload the page, so the promote form and final state appear.
+        return HttpResponseClientRefresh()
     context = job_context(job, PromoteBestForm())
     template = "tuning/tuningjob_detail.html"
-    if request.htmx and request.htmx.target == "trial-panel":
+    if polling:
         template += "#trial-panel"
     return render(request, template, context)
 

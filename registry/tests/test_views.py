@@ -260,3 +260,25 @@ def test_comparing_two_versions_shows_metric_differences_and_file_changes(logged
     assert html.lstrip().startswith('<div id="comparison">')
     assert "-0.20000" in html
     assert "changed <span" in html and "adapter_model.safetensors" in html
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/runs/", "/registry/", "/tuning/", "/tuning/new", "/registry/?page=40", "/admin/"],
+)
+def test_pages_render_with_an_empty_database(client, url):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    assert client.get(url).status_code == 200
+
+
+def test_the_models_page_pages_through_a_thousand_models(logged_in, django_assert_max_num_queries):
+    ModelArtifact.objects.bulk_create(ModelArtifact(name=f"model-{i:04d}") for i in range(1000))
+
+    with django_assert_max_num_queries(8):
+        first = logged_in.get("/registry/")
+    last = logged_in.get("/registry/?page=40")
+
+    assert "Page 1 of 40" in first.content.decode()
+    assert "model-0999" in last.content.decode()
+    assert "model-0000" not in last.content.decode()

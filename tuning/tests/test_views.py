@@ -153,3 +153,13 @@ def test_promote_best_of_an_unfinished_job_shows_the_refusal(curator_client):
 
     assert response.status_code == 400
     assert "promote its best trial once it has completed" in response.content.decode()
+
+
+def test_the_poll_reloads_the_page_once_the_job_has_finished(curator_client):
+    job = finished_job_with_best_trial()
+
+    response = curator_client.get(
+        f"/tuning/{job.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="trial-panel"
+    )
+
+    assert response["HX-Refresh"] == "true"

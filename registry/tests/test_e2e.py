@@ -1,0 +1,182 @@
+"""The main journey in a real browser (Debian's chromium driven by Playwright), against a live
+server and the real worker: log in, create a model, promote a demo run, download and check the
+version, tune lora_demo on Ray, promote the best trial. Any browser console error fails it.
+"""
+
+import hashlib
+import os
+import re
+import subprocess
+import zipfile
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from registry.models import ModelArtifact, ModelVersion
+from runs.models import TunixRun
+from runs.tests.factories import UserFactory
+
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+PASSWORD = "a long e2e password 42"
+# `make screenshots` sets this: each page the journey checks is saved there as a PNG.
+SCREENSHOTS = Path(os.environ["SCREENSHOTS_DIR"]) if os.environ.get("SCREENSHOTS_DIR") else None
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def browser_page(live_server, settings, monkeypatch):
+    if not CHROMIUM.exists():
+        if os.environ.get("E2E_REQUIRED"):
+            pytest.fail(f"{CHROMIUM} is missing: run `make browser`.")
+        pytest.skip(f"{CHROMIUM} is not installed (`make browser` installs it)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread; our ORM calls here are still
+    # plain synchronous code, which Django otherwise refuses next to a running loop.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+    settings.REGISTRY_DOWNLOADS_ENABLED = True
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page(accept_downloads=True)
+        page.console_errors = []
+        page.on(
+            "console",
+            lambda message: (
+                page.console_errors.append(message.text) if message.type == "error" else None
+            ),
+        )
+        page.on("pageerror", lambda error: page.console_errors.append(str(error)))
+        page.base = live_server.url
+        yield page
+        browser.close()
+
+
+def assert_accessible(page) -> None:
+    """Every visible form control has a label, every button a name, and Tab reaches a link."""
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea')]
+            .filter(el => el.type !== 'hidden' && el.offsetParent !== null)
+            .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+            .map(el => el.name || el.id)"""
+    )
+    nameless = page.evaluate(
+        """() => [...document.querySelectorAll('button, [role=button]')]
+            .filter(el => el.offsetParent !== null)
+            .filter(el => !(el.textContent.trim() || el.getAttribute('aria-label')))
+            .map(el => el.outerHTML.slice(0, 80))"""
+    )
+    assert unlabelled == [], f"form controls without a label on {page.url}: {unlabelled}"
+    assert nameless == [], f"buttons without a name on {page.url}: {nameless}"
+    # Playwright's accessibility (ARIA) snapshot: no control the tree exposes without a name.
+    snapshot = page.locator("body").aria_snapshot()
+    unnamed = [
+        line.strip()
+        for line in snapshot.splitlines()
+        if re.match(r"^\s*- (button|textbox|combobox|checkbox|link)\s*(:|$)", line)
+    ]
+    assert unnamed == [], f"controls without an accessible name on {page.url}: {unnamed}"
+    page.keyboard.press("Tab")
+    focused = page.evaluate("() => document.activeElement && document.activeElement.tagName")
+    assert focused in ("A", "BUTTON", "INPUT", "SELECT", "TEXTAREA", "SUMMARY")
+    if SCREENSHOTS:
+        name = re.sub(r"[^a-z0-9]+", "-", page.url.split("//", 1)[1].split("/", 1)[1]).strip("-")
+        page.screenshot(path=str(SCREENSHOTS / f"{name or 'home'}.png"), full_page=True)
+
+
+def test_the_main_journey_in_a_browser(browser_page, tmp_path):
+    page, base = browser_page, browser_page.base
+    UserFactory(username="ada", password=PASSWORD, is_staff=True, is_superuser=True)
+    call_command("load_demo", stdout=StringIO())
+    demo_run = TunixRun.objects.get(name="demo-gemma3-1b-lora-sft-lr3e-4")
+
+    # Log in.
+    page.goto(f"{base}/accounts/login/")
+    assert_accessible(page)
+    page.get_by_label("Username").fill("ada")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"/runs/$"))
+    assert_accessible(page)
+
+    # A run's page (live log, loss curve), then create a model inline.
+    page.goto(f"{base}/runs/{demo_run.pk}/")
+    assert_accessible(page)
+    page.goto(f"{base}/registry/")
+    assert_accessible(page)
+    page.get_by_text("New model").click()
+    page.get_by_label("Name").fill("E2E Gemma")
+    page.get_by_role("button", name="Create model").click()
+    page.wait_for_url(re.compile(r"/registry/\d+/$"))
+    artifact = ModelArtifact.objects.get(name="E2E Gemma")
+    assert_accessible(page)
+
+    # Promote a demo run: the new row appears without a reload.
+    page.locator("#id_run").select_option(str(demo_run.id))
+    page.get_by_label("Tags").fill("e2e")
+    page.get_by_role("button", name="Promote", exact=True).click()
+    page.locator("#version-rows tr", has_text="v1").wait_for()
+    assert page.url.endswith(f"/registry/{artifact.pk}/")
+
+    # Open the version and download it: a valid zip whose SHA256SUMS checks.
+    page.get_by_role("link", name="v1", exact=True).click()
+    page.wait_for_url(re.compile(r"/registry/versions/\d+/$"))
+    assert_accessible(page)
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download ZIP").click()
+    archive = tmp_path / "v1.zip"
+    download_info.value.save_as(archive)
+    with zipfile.ZipFile(archive) as z:
+        z.extractall(tmp_path / "v1")
+    check = subprocess.run(
+        ["sha256sum", "-c", "SHA256SUMS"], cwd=tmp_path / "v1", capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    version = ModelVersion.objects.get(artifact=artifact, version="v1")
+    assert (
+        hashlib.sha256((tmp_path / "v1" / "SHA256SUMS").read_bytes()).hexdigest() == version.sha256
+    )
+
+    # Verify now, in the page.
+    page.get_by_role("button", name="Verify now").click()
+    page.get_by_text(re.compile(r"All \d+ files intact")).wait_for()
+
+    # Create a tuning job with lora_demo.
+    page.goto(f"{base}/tuning/")
+    assert_accessible(page)
+    page.goto(f"{base}/tuning/new")
+    assert_accessible(page)
+    page.get_by_label("Name").fill("e2e search")
+    page.get_by_label("Base config (JSON)").fill('{"steps": 100}')
+    page.get_by_label("Search space (JSON)").fill('{"rank": {"type": "grid", "values": [2, 8]}}')
+    page.get_by_label("Samples").fill("1")
+    page.get_by_role("button", name="Create and start").click()
+    page.wait_for_url(re.compile(r"/tuning/\d+/$"))
+
+    # The worker runs it (Ray starts in this process); the page, polling, sees it finish.
+    call_command(
+        "db_worker", "--batch", "--no-startup-delay", "--no-reload", stdout=StringIO(), verbosity=0
+    )
+    page.get_by_role("button", name="Promote Best Trial").wait_for(timeout=30_000)
+    assert page.locator("tr.best-trial").count() == 1
+    assert page.locator("svg.chart").count() == 1
+    assert_accessible(page)
+
+    # Promote Best Trial: the version appears in the registry.
+    page.get_by_label("Model").select_option(label="E2E Gemma")
+    page.get_by_role("button", name="Promote Best Trial").click()
+    page.wait_for_url(re.compile(r"/registry/versions/\d+/$"))
+    page.goto(f"{base}/registry/{artifact.pk}/")
+    page.locator("#version-rows tr", has_text="v2").wait_for()
+    assert ModelVersion.objects.filter(artifact=artifact).count() == 2
+
+    assert page.console_errors == []
