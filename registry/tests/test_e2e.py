@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db import connections
 
 from registry.models import ModelArtifact, ModelVersion
 from runs.models import TunixRun
@@ -24,6 +25,16 @@ PASSWORD = "a long e2e password 42"
 SCREENSHOTS = Path(os.environ["SCREENSHOTS_DIR"]) if os.environ.get("SCREENSHOTS_DIR") else None
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def live_server():
+    """A live server for this test only, stopped (connections closed) before the database goes."""
+    from pytest_django.live_server_helper import LiveServer
+
+    server = LiveServer("localhost:0")
+    yield server
+    server.stop()
 
 
 @pytest.fixture
@@ -59,6 +70,10 @@ def browser_page(live_server, settings, monkeypatch):
         page.base = live_server.url
         yield page
         browser.close()
+        # Playwright's sync API switches contexts, so ORM calls in the test may have opened
+        # connections the test database's teardown would otherwise find still in use.
+        connections.close_all()
+    connections.close_all()
 
 
 def assert_accessible(page) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from safetensors.numpy import load_file
 
 from runs.models import TunixRun
@@ -103,7 +103,13 @@ def test_a_running_run_stops_when_cancelled(launcher):
                 pass  # SQLite's shared in-memory test database locks a table briefly: retry
             time.sleep(0.02)
 
-    canceller = threading.Thread(target=cancel_once_running)
+    def cancel_then_disconnect():
+        try:
+            cancel_once_running()
+        finally:
+            connection.close()  # a thread's connection would outlive the test database
+
+    canceller = threading.Thread(target=cancel_then_disconnect)
     canceller.start()
     work_off_the_queue()
     canceller.join()

@@ -4,6 +4,7 @@ import threading
 import time
 
 import pytest
+from django.db import connection
 
 from registry.models import ModelVersion
 from registry.tests.factories import ModelArtifactFactory
@@ -88,7 +89,13 @@ def test_cancelling_a_running_job_stops_it():
                 return
             time.sleep(0.05)
 
-    canceller = threading.Thread(target=cancel_when_a_trial_runs)
+    def cancel_then_disconnect():
+        try:
+            cancel_when_a_trial_runs()
+        finally:
+            connection.close()  # a thread's connection would outlive the test database
+
+    canceller = threading.Thread(target=cancel_then_disconnect)
     canceller.start()
     started = time.monotonic()
     job.execute()
