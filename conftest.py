@@ -5,13 +5,14 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def isolated_media(settings, tmp_path):
-    """Point MEDIA_ROOT, RUNS_ROOT and MODEL_REGISTRY_PATH at a fresh temporary folder."""
+    """Point MEDIA_ROOT, RUNS_ROOT, MODEL_REGISTRY_PATH and the input roots at a fresh folder."""
     media = tmp_path / "media"
     settings.MEDIA_ROOT = media
     settings.RUNS_ROOT = media / "runs"
     settings.RUN_ROOTS = [settings.RUNS_ROOT]
     settings.MODEL_REGISTRY_PATH = media / "model_registry"
     settings.RAY_STORAGE_PATH = media / "ray"
+    settings.TRAINING_INPUT_ROOTS = [media / "inputs"]
     settings.RUNS_ROOT.mkdir(parents=True)
     return media
 

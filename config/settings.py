@@ -143,7 +143,16 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=5 *
 # Execution: the task queue (Django's Tasks API, database backend) and the allowed trainers.
 # --------------------------------------------------------------------------------------------------
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-RUN_TRAINERS = env.list("RUN_TRAINERS", default=["runs.trainers.lora_demo"])
+RUN_TRAINERS = env.list(
+    "RUN_TRAINERS", default=["runs.trainers.tunix_lora_sft", "runs.trainers.lora_demo"]
+)
+# Directories a launched run may read its base checkpoint and dataset from (the Tunix trainer's
+# `base_model` and `dataset`); `load_demo` writes the tiny demo model and dataset into the first.
+TRAINING_INPUT_ROOTS = [
+    (Path(root) if Path(root).is_absolute() else BASE_DIR / root).resolve()
+    for root in [r for r in env.list("TRAINING_INPUT_ROOTS", default=[]) if r.strip()]
+    or [str(MEDIA_ROOT / "inputs")]
+]
 # Where Ray Tune keeps its own trial state (results stay in the database and RUNS_ROOT).
 RAY_STORAGE_PATH = path_setting("RAY_STORAGE_PATH", MEDIA_ROOT / "ray")
 

@@ -1,14 +1,19 @@
-"""What a promotable model directory looks like: the Hugging Face layouts the registry accepts.
+"""What a promotable model directory looks like: the layouts the registry accepts.
 
 A LoRA adapter as PEFT writes it (`adapter_config.json` + adapter weights), or a full model as
 `save_pretrained` writes it (`config.json` + weights: single-file or sharded safetensors, PyTorch
 or Flax). Training scripts often write checkpoints beside a `final_model/` directory that holds the
 weights to ship; when that directory is promotable, only it is promoted.
+
+A Tunix run without such an export is promoted from its Orbax checkpoints: the latest *complete*
+step under `<output>/checkpoints/<step>/` or `<output>/<step>/`. Orbax writes a step into a
+`<step>.orbax-checkpoint-tmp-*` directory and marks it finished with `commit_success.txt`, so a
+step without that marker (still being written, or interrupted) is never promoted.
 """
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from registry.exceptions import PromotionError
@@ -30,12 +35,19 @@ LOOKED_FOR = (
 FOUND_LISTED = 8
 
 
+ORBAX_LAYOUT = "orbax_checkpoint"
+ORBAX_COMMIT_MARKER = "commit_success.txt"
+ORBAX_PARENTS = ("checkpoints", "")
+
+
 @dataclass(frozen=True)
 class ModelLayout:
-    """A promotable directory and what it holds: `lora_adapter` or `full_model`."""
+    """A promotable directory and what it holds: `lora_adapter`, `full_model` or an Orbax step."""
 
     directory: Path
     kind: str
+    # What provenance should record about where the directory came from (e.g. the Orbax step).
+    details: dict = field(default_factory=dict)
 
 
 def locate_model(output_dir: Path) -> ModelLayout:
@@ -52,11 +64,45 @@ def locate_model(output_dir: Path) -> ModelLayout:
     kind = detect_layout(output_dir)
     if kind:
         return ModelLayout(output_dir, kind)
+    orbax = latest_orbax_step(output_dir)
+    if orbax:
+        return orbax
     raise PromotionError(
         f"Nothing promotable in {output_dir}: looked for {LOOKED_FOR}, there or in "
-        f"{FINAL_MODEL_DIRNAME}/; found {describe_contents(output_dir)}.",
+        f"{FINAL_MODEL_DIRNAME}/, and for complete Orbax steps in checkpoints/<step>/ or "
+        f"<step>/; found {describe_contents(output_dir)}.",
         code="nothing_promotable",
     )
+
+
+def latest_orbax_step(output_dir: Path) -> ModelLayout | None:
+    """Return the latest complete Orbax step of a Tunix run; refuse when every step is partial."""
+    for name in ORBAX_PARENTS:
+        parent = output_dir / name if name else output_dir
+        if not parent.is_dir() or parent.is_symlink():
+            continue
+        steps = [
+            p for p in parent.iterdir() if p.name.isdigit() and p.is_dir() and not p.is_symlink()
+        ]
+        writing = [p.name for p in parent.iterdir() if ".orbax-checkpoint-tmp" in p.name]
+        if not steps and not writing:
+            continue
+        complete = [p for p in steps if (p / ORBAX_COMMIT_MARKER).is_file()]
+        if not complete:
+            partial = sorted({*(p.name for p in steps), *writing})
+            raise PromotionError(
+                f"The Orbax checkpoints in {parent} are all incomplete ({', '.join(partial)}: no "
+                f"{ORBAX_COMMIT_MARKER}, so still being written or interrupted); wait for the run "
+                "to save a step, or promote a run that finished one.",
+                code="orbax_incomplete",
+            )
+        latest = max(complete, key=lambda p: int(p.name))
+        return ModelLayout(
+            latest,
+            ORBAX_LAYOUT,
+            details={"orbax_step": int(latest.name), "orbax_checkpoints": str(parent)},
+        )
+    return None
 
 
 def detect_layout(directory: Path) -> str | None:

@@ -264,6 +264,7 @@ class ModelVersionManager(models.Manager):
             "dataset_id": run.dataset_id,
             "git_sha": run.git_sha,
             "source_dir": str(layout.directory),
+            **layout.details,
             "promoted_by": user.get_username() if user is not None else None,
             "promoted_at": timezone.now().isoformat(),
             "tunix_rt_version": config.__version__,

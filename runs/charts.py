@@ -70,3 +70,78 @@ def line_chart(
         path=path,
         dots=dots,
     )
+
+
+def curves_chart(
+    series: list[tuple[str, list[float]]],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    highlight: str | None = None,
+) -> SafeString:
+    """Return an accessible SVG with one line per named series (e.g. each trial's loss by step)."""
+    series = [
+        (name, [v for v in values if v is not None and math.isfinite(v)]) for name, values in series
+    ]
+    series = [(name, values) for name, values in series if values]
+    if not series:
+        return format_html('<p class="chart-empty">No {} curves to chart yet.</p>', y_label)
+    every = [v for _, values in series for v in values]
+    lows, highs = min(every), max(every)
+    span = highs - lows or 1.0
+    last = max(max(len(values) for _, values in series) - 1, 1)
+
+    def xy(i: int, v: float) -> str:
+        x = PAD + (WIDTH - 2 * PAD) * i / last
+        y = HEIGHT - PAD - (HEIGHT - 2 * PAD) * (v - lows) / span
+        return f"{round(x, 1)},{round(y, 1)}"
+
+    lines = format_html_join(
+        "",
+        '<polyline points="{}" class="curve curve-{}{}"><title>{}: last {} {}</title></polyline>',
+        (
+            (
+                " ".join(xy(i, v) for i, v in enumerate(values)),
+                index % 8,
+                " best" if name == highlight else "",
+                name,
+                y_label,
+                f"{values[-1]:.5g}",
+            )
+            for index, (name, values) in enumerate(series)
+        ),
+    )
+    legend = format_html_join(
+        "",
+        '<li><span class="swatch curve-{}" aria-hidden="true"></span>{}{}</li>',
+        (
+            (index % 8, name, " (best)" if name == highlight else "")
+            for index, (name, _) in enumerate(series)
+        ),
+    )
+    return format_html(
+        '<figure class="curves"><svg class="chart" viewBox="0 0 {w} {h}" role="img" '
+        'aria-label="{title}"><title>{title}</title>'
+        '<line x1="{p}" y1="{b}" x2="{r}" y2="{b}" class="axis"/>'
+        '<line x1="{p}" y1="{p}" x2="{p}" y2="{b}" class="axis"/>'
+        '<text x="{p}" y="{t}" class="label">{high}</text>'
+        '<text x="{p}" y="{lb}" class="label">{low}</text>'
+        '<text x="{cx}" y="{xb}" class="label" text-anchor="middle">{x_label}</text>'
+        '{lines}</svg><figcaption><ul class="legend">{legend}</ul></figcaption></figure>',
+        w=WIDTH,
+        h=HEIGHT,
+        p=PAD,
+        b=HEIGHT - PAD,
+        r=WIDTH - PAD,
+        t=PAD - 8,
+        lb=HEIGHT - PAD + 14,
+        cx=WIDTH // 2,
+        xb=HEIGHT - 6,
+        title=title,
+        high=f"{highs:.4g}",
+        low=f"{lows:.4g}",
+        x_label=x_label,
+        lines=lines,
+        legend=legend,
+    )

@@ -47,8 +47,15 @@ class TunixRunManager(models.Manager.from_queryset(TunixRunQuerySet)):
         status: str = RunStatus.COMPLETED,
         eval_status: str | None = None,
     ):
-        """Validate and save a run for an existing output directory; raise ValidationError."""
+        """Validate and save a run for an existing output directory; raise ValidationError.
+
+        Without `metrics`, they are read from the TensorBoard event files a Tunix run writes.
+        """
         directory = Path(path).expanduser().absolute()
+        if metrics is None and directory.is_dir():
+            from runs.tunix.events import read_tensorboard_metrics
+
+            metrics = read_tensorboard_metrics(directory)
         run = self.model(
             name=name or directory.name,
             output_dir=str(directory),
@@ -96,10 +103,10 @@ class TunixRunManager(models.Manager.from_queryset(TunixRunQuerySet)):
     def launch(self, *, name: str, trainer: str, config: dict | None = None):
         """Validate and create a pending run for `trainer`, and queue it for a worker."""
         from runs.tasks import execute_run  # the task module imports the models
-        from runs.trainers import TrainerConfigError, TrainerNotAllowed, load_trainer
+        from runs.trainers import TrainerConfigError, TrainerNotAllowed, validate_config
 
         try:
-            config = load_trainer(trainer).validate(config or {})
+            config = validate_config(trainer, config)
         except TrainerNotAllowed as exc:
             raise RunLaunchError(str(exc), errors={"trainer": str(exc)}) from None
         except TrainerConfigError as exc:

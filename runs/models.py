@@ -1,5 +1,6 @@
 """A Tunix post-training run: its life cycle, configuration, metrics and output directory."""
 
+import contextlib
 import json
 import logging
 import math
@@ -244,6 +245,11 @@ class TunixRun(models.Model):
                 eval_status=EvalStatus.COMPLETED,
             )
 
+    @property
+    def scalar_metrics(self) -> dict:
+        """Return the metrics that are single values (a loss curve is shown as a chart)."""
+        return {k: v for k, v in (self.metrics or {}).items() if not isinstance(v, list | dict)}
+
     def log_tail(self, lines: int = 200) -> str:
         """Return the last `lines` lines of the run's log, or an empty string."""
         if not self.output_dir:
@@ -258,13 +264,14 @@ class TunixRun(models.Model):
         return "\n".join(text.splitlines()[-lines:])
 
     def loss_curve(self) -> list[float]:
-        """Return the loss per step the trainer wrote to metrics.json, if any."""
-        if not self.output_dir:
-            return []
-        try:
-            data = json.loads((Path(self.output_dir) / "metrics.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return []
+        """Return the loss per step from the trainer's metrics.json, or as imported, if any."""
+        data = self.metrics
+        # No metrics.json yet, or a run imported with its curve in `metrics`: keep those.
+        with contextlib.suppress(OSError, ValueError):
+            if self.output_dir:
+                data = json.loads(
+                    (Path(self.output_dir) / "metrics.json").read_text(encoding="utf-8")
+                )
         losses = data.get("loss_per_step") if isinstance(data, dict) else None
         return [v for v in losses if isinstance(v, int | float)] if isinstance(losses, list) else []
 

@@ -31,7 +31,7 @@ def run_list(request, launch_form=None, status_code=200):
         "page": page,
         "status": status,
         "statuses": RunStatus.choices,
-        "launch_form": launch_form or LaunchRunForm(),
+        "launch_form": launch_form or LaunchRunForm(preset=request.GET.get("preset")),
     }
     return render(request, template, context, status=status_code)
 
@@ -55,15 +55,15 @@ def run_launch(request):
 def run_detail(request, run_id):
     """Show one run: live status and log tail while it runs, loss curve, config, metrics, files."""
     run = get_object_or_404(TunixRun, pk=run_id)
+    polling = request.htmx and request.htmx.target == "run-live"
     context = {
         "run": run,
-        "files": run.output_files(),
         "log_tail": run.log_tail(),
         "loss_chart": line_chart(
             run.loss_curve(), title="Loss by step", x_label="step", y_label="loss"
         ),
     }
-    template = "runs/tunixrun_detail.html"
-    if request.htmx and request.htmx.target == "run-live":
-        template += "#run-live"
-    return render(request, template, context)
+    if polling:
+        # The live region polls every 2 s: it never shows the files, so never walk the tree.
+        return render(request, "runs/tunixrun_detail.html#run-live", context)
+    return render(request, "runs/tunixrun_detail.html", {**context, "files": run.output_files()})

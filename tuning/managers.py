@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from runs.trainers import TrainerConfigError, TrainerNotAllowed, load_trainer
+from runs.trainers import TrainerConfigError, TrainerNotAllowed, validate_config
 from tuning.exceptions import TuningError
 from tuning.search_space import validate as validate_search_space
 
@@ -41,7 +41,7 @@ class TuningJobManager(models.Manager.from_queryset(TuningJobQuerySet)):
         """Validate every field (per-field errors) and save a pending job."""
         errors = {}
         try:
-            base_config = load_trainer(trainer).validate(base_config or {})
+            base_config = validate_config(trainer, base_config)
         except TrainerNotAllowed as exc:
             errors["trainer"] = str(exc)
         except TrainerConfigError as exc:

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
-from runs.charts import line_chart
+from runs.charts import curves_chart, line_chart
 from tuning.exceptions import TuningError
 from tuning.forms import PromoteBestForm, TuningJobForm
 from tuning.models import TuningJob
@@ -70,7 +70,21 @@ def job_context(job: TuningJob, promote_form: PromoteBestForm) -> dict:
         y_label=job.metric,
         highlight=best_index,
     )
-    return {"job": job, "trials": trials, "chart": chart, "promote_form": promote_form}
+    best = trials[best_index] if best_index is not None else None
+    curves = curves_chart(
+        [(f"trial {i}", t.run.loss_curve() if t.run else []) for i, t in enumerate(trials, 1)],
+        title="Training loss by step, per trial",
+        x_label="step",
+        y_label="loss",
+        highlight=f"trial {best_index + 1}" if best else None,
+    )
+    return {
+        "job": job,
+        "trials": trials,
+        "chart": chart,
+        "curves": curves,
+        "promote_form": promote_form,
+    }
 
 
 @login_required

@@ -7,9 +7,13 @@ A trainer is a module with two functions:
 - `train(config: dict, output_dir: Path, session: TrainingSession) -> dict`: train, write the
   outputs into `output_dir`, and return the final metrics. It calls `session.log(line)` for its
   log, `session.report(metrics)` as metrics come, and stops early when `session.should_stop()`.
+
+A trainer that reads files (a base checkpoint, a dataset) names the config fields holding their
+paths in `INPUT_PATH_FIELDS`; `validate_config` keeps them inside TRAINING_INPUT_ROOTS.
 """
 
 import importlib
+from pathlib import Path
 from types import ModuleType
 
 from django.conf import settings
@@ -37,3 +41,26 @@ def load_trainer(path: str, *, allowed: list[str] | None = None) -> ModuleType:
     if path not in allowed:
         raise TrainerNotAllowed(f"Unknown trainer {path!r}; allowed: {', '.join(allowed)}.")
     return importlib.import_module(path)
+
+
+ERROR_OUTSIDE_INPUT_ROOTS = "{path} is outside the training input roots ({roots})"
+
+
+def validate_config(path: str, config: dict | None) -> dict:
+    """Return `config` normalized by the trainer at `path`, its input paths checked.
+
+    Raises TrainerNotAllowed, or TrainerConfigError with one message per bad field.
+    """
+    trainer = load_trainer(path)
+    config = trainer.validate(config or {})
+    roots = [Path(root).resolve() for root in settings.TRAINING_INPUT_ROOTS]
+    errors = {}
+    for field in getattr(trainer, "INPUT_PATH_FIELDS", ()):
+        real = Path(config[field]).resolve()
+        if not any(real == root or real.is_relative_to(root) for root in roots):
+            errors[field] = ERROR_OUTSIDE_INPUT_ROOTS.format(
+                path=config[field], roots=", ".join(str(r) for r in roots)
+            )
+    if errors:
+        raise TrainerConfigError(errors)
+    return config
