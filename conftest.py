@@ -74,3 +74,45 @@ def curators_group(db):
         for module, function in CURATOR_MIGRATIONS:
             getattr(importlib.import_module(module), function)(apps, None)
     return Group.objects.get(name="curators")
+
+
+# A real Tunix training is ~15 s on two cores: tests that only need *a* trained run share this one.
+TUNIX_TEST_STEPS = 30
+
+
+@pytest.fixture(scope="session")
+def tunix_inputs(tmp_path_factory):
+    """The tiny Qwen3 base checkpoint and SFT dataset, written once per test session."""
+    from runs.tunix.tiny import write_tiny_dataset, write_tiny_qwen3
+
+    root = tmp_path_factory.mktemp("tunix-inputs")
+    return write_tiny_qwen3(root / "tiny-qwen3"), write_tiny_dataset(root / "tiny-sft.jsonl")
+
+
+@pytest.fixture(scope="session")
+def tunix_trained(tunix_inputs, tmp_path_factory):
+    """One real Tunix LoRA SFT run of the tiny model (no database): output dir, metrics, reports."""
+    import time
+
+    from runs.execution import run_training
+
+    base, dataset = tunix_inputs
+    output = tmp_path_factory.mktemp("tunix-run") / "output"
+    reports = []
+    started = time.monotonic()
+    final = run_training(
+        "runs.trainers.tunix_lora_sft",
+        {"base_model": str(base), "dataset": str(dataset), "steps": TUNIX_TEST_STEPS},
+        output,
+        on_report=lambda metrics: reports.append((time.monotonic() - started, dict(metrics))),
+        allowed_trainers=["runs.trainers.tunix_lora_sft"],
+    )
+    return {
+        "output": output,
+        "final": final,
+        "reports": reports,
+        "seconds": time.monotonic() - started,
+        "base": base,
+        "dataset": dataset,
+        "steps": TUNIX_TEST_STEPS,
+    }

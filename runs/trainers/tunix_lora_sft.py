@@ -58,11 +58,19 @@ WHOLE_LIMITS = {
 }
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CHILD_LOG_NAME = "tunix.log"
+CHECKPOINTS_DIRNAME = "checkpoints"
 METRICS_NAME = "metrics.json"
 STDERR_TAIL_LINES = 30
 STOP_GRACE_SECONDS = 5.0
 POLL_SECONDS = 0.25
 METRICS_WRITE_SECONDS = 0.5
+
+
+def existing_steps(checkpoints: Path) -> list[str]:
+    """Return the Orbax step directories already under `checkpoints`."""
+    if not checkpoints.is_dir():
+        return []
+    return sorted((p.name for p in checkpoints.iterdir() if p.name.isdigit()), key=int)
 
 
 class TunixTrainingError(RuntimeError):
@@ -145,6 +153,13 @@ def train(config: dict, output_dir: Path, session) -> dict:
     """Train in a child process, relaying its log and metrics; return the final metrics."""
     config = validate(config)
     output_dir.mkdir(parents=True, exist_ok=True)
+    leftover = existing_steps(output_dir / CHECKPOINTS_DIRNAME)
+    if leftover:
+        # Tunix resumes silently from whatever it finds: a reused directory would skip training.
+        raise TunixTrainingError(
+            f"{output_dir / CHECKPOINTS_DIRNAME} already holds Orbax steps {', '.join(leftover)}; "
+            "Tunix would resume from them instead of training. Use a new output directory."
+        )
     session.log(
         f"tunix_lora_sft: base {config['base_model']} dataset {config['dataset']} "
         f"rank={config['rank']} alpha={config['alpha']} learning_rate={config['learning_rate']} "
@@ -154,6 +169,7 @@ def train(config: dict, output_dir: Path, session) -> dict:
     recorder = MetricsRecorder(output_dir / METRICS_NAME, session, steps=config["steps"])
     child = TrainerProcess(output_dir)
     child.start({"config": config, "output_dir": str(output_dir)})
+    session.log(f"Tunix trainer process started (pid {child.process.pid}; its log: tunix.log)")
     try:
         for event in child.events():
             recorder.handle(event)

@@ -90,13 +90,6 @@ def model_inputs(pad_id: int):
     return gen
 
 
-def existing_steps(checkpoints: Path) -> list[str]:
-    """Return the Orbax step directories already under `checkpoints`."""
-    if not checkpoints.is_dir():
-        return []
-    return sorted(p.name for p in checkpoints.iterdir() if p.is_dir() and p.name.isdigit())
-
-
 def train_lora_sft(config: dict, output_dir: Path, emit: Callable[[dict], None]) -> dict:
     """Train a LoRA adapter with Tunix on the config's base model and dataset; return metrics."""
     started = time.monotonic()
@@ -119,12 +112,6 @@ def train_lora_sft(config: dict, output_dir: Path, emit: Callable[[dict], None])
         f"({tokenizer.name} tokenizer, {data.dropped} dropped as too long)",
     )
     checkpoints = output_dir / CHECKPOINTS_DIRNAME
-    if existing_steps(checkpoints):
-        # Tunix resumes silently from whatever it finds: a reused directory would skip training.
-        raise BaseModelError(
-            f"{checkpoints} already holds Orbax steps {', '.join(existing_steps(checkpoints))}; "
-            "Tunix would resume from them instead of training. Use a new output directory."
-        )
 
     import jax
     import optax
