@@ -125,3 +125,78 @@ def test_load_demo_twice_creates_nothing_new():
 
     assert sorted(TunixRun.objects.values_list("id", flat=True)) == first
     assert "0 created" in printed
+
+
+def test_load_demo_writes_the_tiny_tunix_base_model_and_dataset(settings):
+    printed = call("load_demo")
+
+    base = settings.TRAINING_INPUT_ROOTS[0] / "demo" / "tiny-qwen3"
+    dataset = settings.TRAINING_INPUT_ROOTS[0] / "demo" / "tiny-sft.jsonl"
+    assert json.loads((base / "config.json").read_text())["model_type"] == "qwen3"
+    assert load_file(str(base / "model.safetensors"))["lm_head.weight"].shape == (264, 64)
+    assert json.loads(dataset.read_text().splitlines()[0]).keys() == {"prompt", "completion"}
+    assert str(base) in printed
+
+
+def test_the_synthetic_demo_runs_say_they_are_not_trained():
+    call("load_demo")
+
+    for run in TunixRun.objects.all():
+        assert run.config["trainer"] == "synthetic"
+        assert "not trained" in run.config["note"]
+
+
+def write_tensorboard_events(directory: Path, scalars: dict[str, list[tuple[int, float]]]) -> None:
+    """Write TensorBoard scalars as Tunix's metrax backend does (through tensorboardX)."""
+    from tensorboardX import SummaryWriter
+
+    writer = SummaryWriter(logdir=str(directory))
+    for tag, points in scalars.items():
+        for step, value in points:
+            writer.add_scalar(tag, value, step)
+    writer.close()
+
+
+def test_import_run_fills_metrics_and_the_loss_curve_from_tensorboard_events(runs_root):
+    output = runs_root / "tunix-elsewhere"
+    write_tensorboard_events(
+        output / "tensorboard",
+        {
+            "train/loss": [(1, 6.0), (2, 5.0), (3, 4.5)],
+            "train/perplexity": [(3, 90.0)],
+            "eval/loss": [(0, 6.1), (3, 4.4)],
+            "jax/core/compile/backend_compile_duration": [(0, 1.5)],
+        },
+    )
+
+    run = TunixRun.objects.get(pk=call("import_run", str(output)).strip())
+
+    assert run.metrics["loss"] == 4.5 and run.metrics["eval_loss"] == pytest.approx(4.4)
+    assert run.metrics["perplexity"] == 90.0 and run.metrics["steps"] == 3
+    assert run.loss_curve() == [6.0, 5.0, 4.5]
+    assert not any("jax" in key for key in run.metrics)
+
+
+def test_import_run_of_a_real_tunix_output_reads_its_events(runs_root, tunix_trained):
+    import shutil
+
+    output = runs_root / "real"
+    shutil.copytree(tunix_trained["output"], output)
+    (output / "metrics.json").unlink()  # a run trained elsewhere has only Tunix's own files
+
+    run = TunixRun.objects.get(pk=call("import_run", str(output)).strip())
+
+    assert run.metrics["steps"] == tunix_trained["steps"]
+    assert run.metrics["eval_loss"] == pytest.approx(tunix_trained["final"]["eval_loss"])
+    assert len(run.loss_curve()) == tunix_trained["steps"]
+
+
+def test_metrics_given_to_import_run_win_over_tensorboard_events(tmp_path, runs_root):
+    output = runs_root / "both"
+    write_tensorboard_events(output / "tensorboard", {"train/loss": [(1, 6.0)]})
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text('{"loss": 0.5}')
+
+    run_id = call("import_run", str(output), "--metrics", str(metrics)).strip()
+
+    assert TunixRun.objects.get(pk=run_id).metrics == {"loss": 0.5}

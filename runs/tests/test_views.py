@@ -141,3 +141,58 @@ def test_the_run_page_draws_the_loss_curve(logged_in_client):
 
     assert '<svg class="chart"' in html
     assert "Loss by step" in html
+
+
+def test_the_live_poll_carries_the_loss_curve_and_never_walks_the_output_files(logged_in_client):
+    run = TunixRunFactory(running=True)
+    (Path(run.output_dir) / "metrics.json").write_text('{"loss_per_step": [0.9, 0.5]}')
+    (Path(run.output_dir) / "checkpoints-file.bin").write_bytes(b"x")
+
+    html = logged_in_client.get(
+        f"/runs/{run.id}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="run-live"
+    ).content.decode()
+
+    assert "Loss by step" in html
+    assert "checkpoints-file.bin" not in html
+
+
+def test_the_launch_form_starts_from_the_tiny_tunix_preset_once_the_demo_inputs_exist(
+    launcher_client, settings
+):
+    from runs.demo import write_tunix_demo_inputs
+
+    base, dataset, _ = write_tunix_demo_inputs(settings.TRAINING_INPUT_ROOTS[0])
+
+    html = launcher_client.get("/runs/").content.decode()
+
+    assert "Tunix LoRA SFT on the tiny demo model" in html
+    assert 'value="runs.trainers.tunix_lora_sft" selected' in html
+    assert str(base) in html and str(dataset) in html
+
+
+def test_a_preset_link_fills_the_form_with_that_preset(launcher_client, settings):
+    from runs.demo import write_tunix_demo_inputs
+
+    write_tunix_demo_inputs(settings.TRAINING_INPUT_ROOTS[0])
+
+    html = launcher_client.get("/runs/?preset=lora-demo").content.decode()
+
+    assert 'value="runs.trainers.lora_demo" selected' in html
+    assert "&quot;steps&quot;: 300" in html
+
+
+def test_without_the_demo_inputs_the_tunix_preset_is_not_offered(launcher_client):
+    html = launcher_client.get("/runs/").content.decode()
+
+    assert "tiny demo model" not in html
+    assert 'value="runs.trainers.lora_demo" selected' in html
+
+
+def test_metrics_that_are_curves_are_not_listed_as_values(logged_in_client):
+    run = TunixRunFactory(completed=True, metrics={"loss": 0.5, "loss_per_step": [0.9, 0.5]})
+
+    html = logged_in_client.get(f"/runs/{run.id}/").content.decode()
+
+    assert "<td>loss</td>" in html
+    assert "<td>loss_per_step</td>" not in html
+    assert "Loss by step" in html

@@ -176,3 +176,29 @@ def test_a_started_job_is_executed_by_the_worker():
     job.refresh_from_db()
     assert job.status == "completed", job.error
     assert job.trials.filter(status="completed").count() == 2
+
+
+def test_a_tunix_search_runs_trials_on_ray_and_ships_the_best_adapter(settings):
+    from runs.demo import write_tunix_demo_inputs
+
+    base, dataset, _ = write_tunix_demo_inputs(settings.TRAINING_INPUT_ROOTS[0])
+    job = TuningJobFactory(
+        trainer="runs.trainers.tunix_lora_sft",
+        base_config={"base_model": str(base), "dataset": str(dataset), "steps": 20},
+        search_space={"learning_rate": {"type": "grid", "values": [0.0003, 0.01]}},
+    )
+
+    job.execute()
+
+    job.refresh_from_db()
+    trials = list(job.trials.select_related("run"))
+    assert job.status == "completed", job.error
+    assert [t.status for t in trials] == ["completed", "completed"], [t.run.error for t in trials]
+    assert all(len(t.run.loss_curve()) == 20 for t in trials)
+    assert job.best_trial.params == {"learning_rate": 0.01}
+    version, _ = job.promote_best(ModelArtifactFactory())
+    assert version.layout == "lora_adapter"
+    assert {f.path for f in version.files.all()} >= {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+    }

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from registry.models import ModelVersion
@@ -163,3 +165,19 @@ def test_the_poll_reloads_the_page_once_the_job_has_finished(curator_client):
     )
 
     assert response["HX-Refresh"] == "true"
+
+
+def test_the_poll_draws_each_trials_loss_curve_while_the_job_runs(curator_client):
+    job = TuningJobFactory(status="running")
+    for seed, curve in ((1, "[5.0, 4.0, 3.5]"), (2, "[5.0, 4.5]")):
+        run = promotable_run(seed=seed)
+        (Path(run.output_dir) / "metrics.json").write_text(f'{{"loss_per_step": {curve}}}')
+        job.trials.create(params={"seed": seed}, status="running", ray_trial_id=f"t{seed}", run=run)
+
+    html = curator_client.get(
+        f"/tuning/{job.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="trial-panel"
+    ).content.decode()
+
+    assert "Training loss by step, per trial" in html
+    assert html.count('<polyline points="') == 2
+    assert "trial 1: last loss 3.5" in html and "trial 2: last loss 4.5" in html
