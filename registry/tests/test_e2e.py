@@ -1,6 +1,7 @@
 """The main journey in a real browser (Debian's chromium driven by Playwright), against a live
-server and the real worker: log in, create a model, promote a demo run, download and check the
-version, tune lora_demo on Ray, promote the best trial. Any browser console error fails it.
+server and the real worker: log in, launch a real Tunix run from the form's preset and watch it
+finish, create a model, promote the Tunix run, download and check the version, tune lora_demo on
+Ray, promote the best trial. Any browser console error fails it.
 """
 
 import hashlib
@@ -123,7 +124,21 @@ def test_the_main_journey_in_a_browser(browser_page, tmp_path):
     page.wait_for_url(re.compile(r"/runs/$"))
     assert_accessible(page)
 
-    # A run's page (live log, loss curve), then create a model inline.
+    # Launch a real Tunix run from the preset the form starts with; watch it finish live.
+    page.get_by_text("Launch run").click()
+    assert "tunix_lora_sft" in page.get_by_label("Trainer").input_value()
+    page.get_by_role("button", name="Launch").click()
+    page.wait_for_url(re.compile(r"/runs/[0-9a-f-]{36}/$"))
+    assert_accessible(page)
+    call_command(
+        "db_worker", "--batch", "--no-startup-delay", "--no-reload", stdout=StringIO(), verbosity=0
+    )
+    page.locator("#run-live .badge-completed").wait_for(timeout=30_000)
+    page.locator("#run-live svg.chart").wait_for()
+    tunix_run = TunixRun.objects.get(trainer="runs.trainers.tunix_lora_sft")
+    assert tunix_run.status == "completed", tunix_run.error
+
+    # A demo run's page (log, loss curve), then create a model inline.
     page.goto(f"{base}/runs/{demo_run.pk}/")
     assert_accessible(page)
     page.goto(f"{base}/registry/")
@@ -135,8 +150,8 @@ def test_the_main_journey_in_a_browser(browser_page, tmp_path):
     artifact = ModelArtifact.objects.get(name="E2E Gemma")
     assert_accessible(page)
 
-    # Promote a demo run: the new row appears without a reload.
-    page.locator("#id_run").select_option(str(demo_run.id))
+    # Promote the Tunix run: the new row appears without a reload.
+    page.locator("#id_run").select_option(str(tunix_run.id))
     page.get_by_label("Tags").fill("e2e")
     page.get_by_role("button", name="Promote", exact=True).click()
     page.locator("#version-rows tr", has_text="v1").wait_for()
@@ -156,6 +171,7 @@ def test_the_main_journey_in_a_browser(browser_page, tmp_path):
         ["sha256sum", "-c", "SHA256SUMS"], cwd=tmp_path / "v1", capture_output=True, text=True
     )
     assert check.returncode == 0, check.stdout + check.stderr
+    assert (tmp_path / "v1" / "adapter_model.safetensors").is_file()
     version = ModelVersion.objects.get(artifact=artifact, version="v1")
     assert (
         hashlib.sha256((tmp_path / "v1" / "SHA256SUMS").read_bytes()).hexdigest() == version.sha256
@@ -171,6 +187,7 @@ def test_the_main_journey_in_a_browser(browser_page, tmp_path):
     page.goto(f"{base}/tuning/new")
     assert_accessible(page)
     page.get_by_label("Name").fill("e2e search")
+    page.get_by_label("Trainer").select_option("runs.trainers.lora_demo")
     page.get_by_label("Base config (JSON)").fill('{"steps": 100}')
     page.get_by_label("Search space (JSON)").fill('{"rank": {"type": "grid", "values": [2, 8]}}')
     page.get_by_label("Samples").fill("1")
@@ -183,7 +200,7 @@ def test_the_main_journey_in_a_browser(browser_page, tmp_path):
     )
     page.get_by_role("button", name="Promote Best Trial").wait_for(timeout=30_000)
     assert page.locator("tr.best-trial").count() == 1
-    assert page.locator("svg.chart").count() == 1
+    assert page.locator("svg.chart").count() == 2  # the metric by trial, each trial's curve
     assert_accessible(page)
 
     # Promote Best Trial: the version appears in the registry.
