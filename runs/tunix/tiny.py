@@ -1,8 +1,8 @@
-"""A tiny Qwen3 base model and a small SFT dataset, generated locally: no download.
+"""Tiny Qwen3 and Gemma 3 base models and a small SFT dataset, generated locally: no download.
 
-The model is randomly initialised but real: a Hugging Face checkpoint (`config.json` +
-`model.safetensors`) that Tunix's Qwen3 loader and `transformers` both read. Its tokenizer is the
-byte-level one of `runs.tunix.data` (vocabulary 264: 8 special ids, then the 256 bytes).
+The models are randomly initialised but real: Hugging Face checkpoints (`config.json` +
+`model.safetensors`) that Tunix's loaders (and, for Qwen3, `transformers`) read. Their tokenizer
+is the byte-level one of `runs.tunix.data` (vocabulary 264: 8 special ids, then the 256 bytes).
 Everything is deterministic, so writing twice gives the same bytes.
 """
 
@@ -32,6 +32,29 @@ TINY_QWEN3_CONFIG = {
     "attention_bias": False,
     "attention_dropout": 0.0,
     "tie_word_embeddings": False,
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+    "pad_token_id": 0,
+    "torch_dtype": "float32",
+}
+
+TINY_GEMMA3_CONFIG = {
+    "architectures": ["Gemma3ForCausalLM"],
+    "model_type": "gemma3_text",
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+    "vocab_size": BYTE_VOCAB_SIZE,
+    "max_position_embeddings": 512,
+    "sliding_window": 32,
+    "rope_local_base_freq": 10000.0,
+    "rope_theta": 1000000.0,
+    "query_pre_attn_scalar": 16,
+    "rms_norm_eps": 1e-6,
+    "hidden_activation": "gelu_pytorch_tanh",
     "bos_token_id": 1,
     "eos_token_id": 2,
     "pad_token_id": 0,
@@ -86,18 +109,43 @@ def tiny_qwen3_weights(*, seed: int = 0) -> dict[str, np.ndarray]:
     return weights
 
 
-def write_tiny_qwen3(directory: Path, *, seed: int = 0) -> Path:
-    """Write the tiny Qwen3 checkpoint into `directory` and return it."""
+def tiny_gemma3_weights(*, seed: int = 0) -> dict[str, np.ndarray]:
+    """Return scaled random weights for the tiny Gemma 3 (norm scales start at zero: 1 + w)."""
+    rng = np.random.default_rng(seed)
+    qwen = tiny_qwen3_weights(seed=seed)
+    weights = {k: v for k, v in qwen.items() if k != "lm_head.weight"}  # Gemma ties embeddings
+    for name in weights:
+        if name.endswith("norm.weight"):
+            weights[name] = np.zeros_like(weights[name])
+    for layer in range(TINY_GEMMA3_CONFIG["num_hidden_layers"]):
+        for norm in ("pre_feedforward_layernorm", "post_feedforward_layernorm"):
+            weights[f"model.layers.{layer}.{norm}.weight"] = np.zeros(
+                TINY_GEMMA3_CONFIG["hidden_size"], dtype=np.float32
+            )
+    weights["model.embed_tokens.weight"] = rng.normal(
+        0, 1.0, weights["model.embed_tokens.weight"].shape
+    ).astype(np.float32)
+    return weights
+
+
+def write_checkpoint(directory: Path, config: dict, weights: dict[str, np.ndarray]) -> Path:
+    """Write a Hugging Face checkpoint (`config.json` + `model.safetensors`) and return it."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "config.json").write_text(
-        json.dumps(TINY_QWEN3_CONFIG, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
-    save_file(
-        tiny_qwen3_weights(seed=seed),
-        str(directory / "model.safetensors"),
-        metadata={"format": "pt"},
-    )
+    save_file(weights, str(directory / "model.safetensors"), metadata={"format": "pt"})
     return directory
+
+
+def write_tiny_qwen3(directory: Path, *, seed: int = 0) -> Path:
+    """Write the tiny Qwen3 checkpoint into `directory` and return it."""
+    return write_checkpoint(directory, TINY_QWEN3_CONFIG, tiny_qwen3_weights(seed=seed))
+
+
+def write_tiny_gemma3(directory: Path, *, seed: int = 0) -> Path:
+    """Write the tiny Gemma 3 checkpoint into `directory` and return it."""
+    return write_checkpoint(directory, TINY_GEMMA3_CONFIG, tiny_gemma3_weights(seed=seed))
 
 
 def write_tiny_dataset(path: Path, *, examples: int = 512, seed: int = 0) -> Path:
