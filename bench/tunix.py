@@ -46,6 +46,7 @@ def environment(workdir: Path) -> dict:
         "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
         "MEDIA_ROOT": str(workdir / "media"),
         "LOG_LEVEL": "WARNING",
+        "ALLOWED_HOSTS": "testserver,127.0.0.1,localhost",
         "JAX_PLATFORMS": "cpu",
     }
 
@@ -89,7 +90,7 @@ def product_round(client, config: dict) -> tuple[float, dict]:
         {"name": "bench", "trainer": "runs.trainers.tunix_lora_sft", "config": config},
         content_type="application/json",
     )
-    assert response.status_code == 201, response.content
+    assert response.status_code == 201, response.content[:300]
     run_id = response.json()["id"]
     while True:
         run = TunixRun.objects.get(pk=run_id)

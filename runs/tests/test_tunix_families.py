@@ -102,14 +102,31 @@ def test_config_json_picks_the_family(tmp_path):
     assert family_for(write_tiny_gemma3(tmp_path / "g")) is GEMMA3
 
 
-def test_a_gemma3_base_trains_with_tunix_and_exports_keys_and_values(tunix_inputs, tmp_path):
+def write_word_tokenizer(base, dataset) -> None:
+    """Give a base checkpoint a tokenizer.json: a word-level vocabulary of the dataset's words."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    words = sorted({w for line in dataset.read_text().splitlines() for w in line.split()})
+    vocab = {"<pad>": 0, "<bos>": 1, "<eos>": 2, "[UNK]": 3} | {
+        w: i for i, w in enumerate(words, start=4)
+    }
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer.save(str(base / "tokenizer.json"))
+
+
+def test_a_gemma3_base_with_its_own_tokenizer_trains_and_exports_adapter_and_merged_model(
+    tunix_inputs, tmp_path
+):
     base = write_tiny_gemma3(tmp_path / "gemma3")
+    write_word_tokenizer(base, tunix_inputs[1])
     config = {
         "base_model": str(base),
         "dataset": str(tunix_inputs[1]),
         "steps": 8,
         "eval_interval": 4,
         "target_modules": ["q_proj", "v_proj"],
+        "export_merged": True,
     }
 
     final = run_training(
@@ -119,6 +136,10 @@ def test_a_gemma3_base_trains_with_tunix_and_exports_keys_and_values(tunix_input
         allowed_trainers=["runs.trainers.tunix_lora_sft"],
     )
 
-    adapter = json.loads((tmp_path / "out" / "final_model" / "adapter_config.json").read_text())
+    output = tmp_path / "out"
+    adapter = json.loads((output / "final_model" / "adapter_config.json").read_text())
     assert np.isfinite(final["loss"]) and final["steps"] == 8
     assert adapter["target_modules"] == ["k_proj", "q_proj", "v_proj"]
+    assert "tokenizer.json tokenizer" in (output / "run.log").read_text()
+    assert (output / "final_model" / "tokenizer.json").is_file()
+    assert (output / "merged_model" / "model.safetensors").is_file()
