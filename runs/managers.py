@@ -114,7 +114,13 @@ class TunixRunManager(models.Manager.from_queryset(TunixRunQuerySet)):
                 f"Invalid config: {exc}", errors={f"config.{k}": v for k, v in exc.errors.items()}
             ) from None
         with transaction.atomic():
-            run = self.create(name=name, trainer=trainer, config=config, status=RunStatus.PENDING)
+            run = self.create(
+                name=name,
+                trainer=trainer,
+                config=config,
+                status=RunStatus.PENDING,
+                **inputs_named_by(config),
+            )
             run.output_dir = str(settings.RUNS_ROOT / str(run.pk))
             run.save(update_fields=["output_dir"])
             transaction.on_commit(lambda: execute_run.enqueue(str(run.pk)))
@@ -137,6 +143,17 @@ class TunixRunManager(models.Manager.from_queryset(TunixRunQuerySet)):
             )
             failed.append(run)
         return failed
+
+
+def inputs_named_by(config: dict) -> dict:
+    """Return the base model and dataset a trainer's config names, as the run records them."""
+    base = config.get("base_model_name") or config.get("base_model") or ""
+    dataset = config.get("dataset") or ""
+    # A path too long for the column keeps its meaningful end: the directory or file name.
+    return {
+        "base_model_id": base if len(base) <= 200 else Path(base).name[-200:],
+        "dataset_id": dataset if len(dataset) <= 200 else Path(dataset).name[-200:],
+    }
 
 
 def pid_alive(pid: int) -> bool:

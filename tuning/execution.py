@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from runs.execution import ERROR_NAME, describe_failure
 from runs.lifecycle import EvalStatus, RunStatus
+from runs.managers import inputs_named_by
 from runs.models import TunixRun
 from tuning.search_space import to_ray
 from tuning.trial import numeric_metrics, train_trial, trial_run_id
@@ -53,6 +54,7 @@ def make_callbacks(job):
                 name=f"{job.name} · trial {number}",
                 trainer=job.trainer,
                 config={**job.base_config, **trial.config},
+                **inputs_named_by(job.base_config),
                 output_dir=str(settings.RUNS_ROOT / str(run_id)),
                 status=RunStatus.PENDING,
                 worker=f"ray:{trial.trial_id}",

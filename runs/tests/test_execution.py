@@ -195,3 +195,48 @@ def test_the_demo_trainers_metrics_respond_to_its_hyperparameters(tmp_path, bett
     bad = lora_demo.train(worse, tmp_path / "bad", Quiet())
 
     assert good["eval_loss"] < bad["eval_loss"]
+
+
+def test_a_tunix_launch_records_its_base_model_and_dataset(launcher, settings):
+    from runs.demo import write_tunix_demo_inputs
+
+    base, dataset, _ = write_tunix_demo_inputs(settings.TRAINING_INPUT_ROOTS[0])
+    response = launcher.post(
+        "/api/runs/launch",
+        {
+            "name": "tiny",
+            "trainer": "runs.trainers.tunix_lora_sft",
+            "config": {"base_model": str(base), "dataset": str(dataset), "base_model_name": "tiny"},
+        },
+        format="json",
+    )
+
+    run = TunixRun.objects.get(pk=response.json()["id"])
+    assert (run.base_model_id, run.dataset_id) == ("tiny", str(dataset))
+
+
+def test_the_web_process_never_imports_jax_or_tunix():
+    import subprocess
+    import sys
+
+    probe = (
+        "import os, sys, django, json;"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings');"
+        "django.setup();"
+        "from django.urls import resolve; import config.urls;"
+        "from django.core.management import call_command; call_command('check', verbosity=0);"
+        "from runs.trainers import load_trainer;"
+        "t = load_trainer('runs.trainers.tunix_lora_sft');"
+        "from runs.forms import LaunchRunForm; LaunchRunForm();"
+        "print(json.dumps(sorted(m for m in sys.modules"
+        " if m.split('.')[0] in ('jax', 'jaxlib', 'flax', 'tunix', 'qwix', 'orbax', 'ray'))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
