@@ -251,3 +251,9 @@ def test_a_crash_inside_the_child_fails_with_its_log_tail_and_the_parent_lives(
     assert "killed by signal 11" in str(failed.value)
     assert "The end of tunix.log" in str(failed.value)
     assert (output / "error.txt").is_file()
+
+
+def test_only_evaluation_results_are_recorded_as_eval_metrics(tunix_trained):
+    evaluated = {key for key in tunix_trained["final"] if key.startswith("eval_")}
+
+    assert evaluated == {"eval_loss", "eval_perplexity"}

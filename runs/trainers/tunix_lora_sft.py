@@ -64,6 +64,7 @@ STDERR_TAIL_LINES = 30
 STOP_GRACE_SECONDS = 5.0
 POLL_SECONDS = 0.25
 METRICS_WRITE_SECONDS = 0.5
+EVAL_METRICS = ("loss", "perplexity")
 
 
 def existing_steps(checkpoints: Path) -> list[str]:
@@ -315,6 +316,8 @@ class MetricsRecorder:
             raise FloatingPointError(
                 f"Loss became {value} at step {step}; lower the learning rate."
             )
+        if mode == "eval" and name not in EVAL_METRICS:
+            return  # Tunix logs the learning rate under eval too: it is a training value
         key = name if mode == "train" else f"eval_{name}"
         self.latest[key] = value
         if mode == "train" and name == "loss":
