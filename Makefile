@@ -15,12 +15,16 @@ help:
 	@echo "make browser      install Debian's chromium for the browser tests (root)"
 	@echo "make screenshots  save a PNG of each main page into docs/screenshots/"
 
+# This machine kind keeps CPU builds of torch in /opt/wheels; PyPI's torch is a CUDA build of
+# several GB, so look there first when it exists.
+LOCAL_WHEELS := $(if $(wildcard /opt/wheels/torch-*.whl),--find-links /opt/wheels)
+
 # The venv is rebuilt whenever a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet $(LOCAL_WHEELS) -r requirements-dev.txt
 	touch $@
 
 venv: $(VENV)/.installed
