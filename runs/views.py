@@ -5,7 +5,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
-from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
 from runs.charts import line_chart
 from runs.forms import LaunchRunForm
@@ -56,6 +56,9 @@ def run_detail(request, run_id):
     """Show one run: live status and log tail while it runs, loss curve, config, metrics, files."""
     run = get_object_or_404(TunixRun, pk=run_id)
     polling = request.htmx and request.htmx.target == "run-live"
+    if polling and run.is_finished:
+        # The run just ended: reload, so its metrics, files and times outside the live region show.
+        return HttpResponseClientRefresh()
     context = {
         "run": run,
         "log_tail": run.log_tail(),

@@ -23,6 +23,7 @@ from runs.tests.factories import UserFactory
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 PASSWORD = "a long e2e password 42"
 # `make screenshots` sets this: each page the journey checks is saved there as a PNG.
+UUID_IN_PATH = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 SCREENSHOTS = Path(os.environ["SCREENSHOTS_DIR"]) if os.environ.get("SCREENSHOTS_DIR") else None
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -105,7 +106,11 @@ def assert_accessible(page) -> None:
     focused = page.evaluate("() => document.activeElement && document.activeElement.tagName")
     assert focused in ("A", "BUTTON", "INPUT", "SELECT", "TEXTAREA", "SUMMARY")
     if SCREENSHOTS:
-        name = re.sub(r"[^a-z0-9]+", "-", page.url.split("//", 1)[1].split("/", 1)[1]).strip("-")
+        path = page.url.split("//", 1)[1].split("/", 1)[1]
+        # A run's id is random: name its picture after the run, so the README can link it.
+        if UUID_IN_PATH.search(path):
+            path = UUID_IN_PATH.sub(page.locator("h1").inner_text(), path)
+        name = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")
         page.screenshot(path=str(SCREENSHOTS / f"{name or 'home'}.png"), full_page=True)
 
 
@@ -135,6 +140,7 @@ def test_the_main_journey_in_a_browser(browser_page, tmp_path):
     )
     page.locator("#run-live .badge-completed").wait_for(timeout=30_000)
     page.locator("#run-live svg.chart").wait_for()
+    assert_accessible(page)
     tunix_run = TunixRun.objects.get(trainer="runs.trainers.tunix_lora_sft")
     assert tunix_run.status == "completed", tunix_run.error
 

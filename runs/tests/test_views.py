@@ -196,3 +196,13 @@ def test_metrics_that_are_curves_are_not_listed_as_values(logged_in_client):
     assert "<td>loss</td>" in html
     assert "<td>loss_per_step</td>" not in html
     assert "Loss by step" in html
+
+
+def test_the_poll_reloads_the_page_once_the_run_has_finished(logged_in_client):
+    run = TunixRunFactory(completed=True)
+
+    response = logged_in_client.get(
+        f"/runs/{run.id}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="run-live"
+    )
+
+    assert response["HX-Refresh"] == "true"
