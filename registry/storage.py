@@ -169,8 +169,12 @@ def scan_directory(root: Path) -> list[SourceFile]:
             try:
                 relative.encode("utf-8")
             except UnicodeEncodeError:
+                # os.walk decodes undecodable bytes as surrogates, which no JSON or HTML can
+                # carry: name the file with those bytes escaped instead.
+                shown = os.fsencode(relative).decode("utf-8", errors="backslashreplace")
                 raise StorageError(
-                    f"The file name {relative!r} is not valid UTF-8; rename it.",
+                    f'The file name "{shown}" is not valid UTF-8, which the manifest cannot '
+                    "carry; rename it.",
                     code="unsafe_file_name",
                 ) from None
             found.append(SourceFile(relative, absolute, absolute.lstat().st_size))
