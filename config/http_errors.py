@@ -22,6 +22,8 @@ HTTP_STATUS_BY_CODE = {
     "name_taken": 409,
     "content_already_promoted": 409,
     "blob_missing": 409,
+    # A stored file no longer matches its digest: refused, never served; `verify_version` tells.
+    "integrity_failed": 409,
     "not_downloadable": 409,
     "archived": 410,
     # The server could not write; the client may retry once space or the disk is back.
