@@ -1,10 +1,12 @@
 """Downloads fail closed: no route completes a response whose bytes differ from the digest."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from registry.exceptions import BlobCorruptedError
 from registry.models import BlobCheck, EventKind, ModelAlias, ModelVersion, RegistryEvent
@@ -172,3 +174,15 @@ def test_a_trusted_blob_changed_while_it_is_sent_aborts_the_transfer(tmp_path):
         list(chunks)
 
     assert not raised.value.certain
+
+
+def test_a_complete_download_makes_the_next_one_trust_the_blobs(curator_client, version, settings):
+    BlobCheck.objects.all().delete()
+    consume(curator_client.get(f"/api/models/versions/{version.pk}/download"))
+    BlobCheck.objects.update(
+        checked_at=timezone.now() + timedelta(seconds=1)
+    )  # past the racy window
+
+    guard = version.integrity_guard()
+
+    assert set(guard.trusted) == {f.sha256 for f in version.files.all()}
