@@ -337,7 +337,7 @@ class ModelVersionManager(models.Manager):
         live = self.filter(status__in=[READY, "created"])
         file_model = self.model._meta.get_field("files").related_model
         with store.lock(exclusive=True):
-            return store.collect_garbage(
+            report = store.collect_garbage(
                 referenced_blobs=set(
                     file_model.objects.filter(version__in=live).values_list("sha256", flat=True)
                 ),
@@ -345,6 +345,12 @@ class ModelVersionManager(models.Manager):
                 grace_seconds=grace,
                 dry_run=dry_run,
             )
+            if not dry_run:
+                # What was known of a deleted blob says nothing of one stored again later.
+                registry_model("BlobCheck").objects.filter(
+                    sha256__in=[path.name for path in report.blobs]
+                ).delete()
+            return report
 
     def _record(
         self,
