@@ -8,6 +8,8 @@ Makes a LoRA-adapter-sized run directory (`adapter_config.json` and one `--size-
 - `python -c pass` (the interpreter's own start-up: the floor of any command),
 - `cp -r` + `sync` of the run directory (the durable-copy floor for these bytes),
 - `manage.py promote_run --help` (the command's start-up alone),
+- `manage.py check` (Django's full system checks, which import the whole URL configuration and
+  the schema generator: what `promote_run` and `verify_version` no longer run first),
 - `manage.py promote_run RUN --model M --create-model` into an empty store (goal: <= 1.0 s),
 - `manage.py verify_version --all` with that one version stored.
 
@@ -100,7 +102,7 @@ def main() -> None:
             .splitlines()[-1]
         )
 
-        samples = {"python": [], "copy": [], "help": [], "promote": [], "verify": []}
+        samples = {"python": [], "copy": [], "help": [], "check": [], "promote": [], "verify": []}
         for round_number in range(1, args.rounds + 1):
             samples["python"].append(timed([sys.executable, "-c", "pass"]))
             samples["copy"].append(
@@ -108,6 +110,7 @@ def main() -> None:
             )
             shutil.rmtree(work / "copy")
             samples["help"].append(timed([*manage, "promote_run", "--help"], env))
+            samples["check"].append(timed([*manage, "check"], env))
             # An empty store each round, so every promotion writes and fsyncs every byte.
             shutil.rmtree(work / "registry", ignore_errors=True)
             subprocess.run(["sync"], check=True)
@@ -131,6 +134,7 @@ def main() -> None:
             "python": "python -c pass",
             "copy": f"cp -r + sync ({args.size_mib} MiB)",
             "help": "promote_run --help",
+            "check": "check (all system checks)",
             "promote": f"promote_run ({args.size_mib} MiB)",
             "verify": "verify_version --all",
         }

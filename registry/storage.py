@@ -311,14 +311,16 @@ def copy_and_hash(reader: BinaryIO, writer: BinaryIO, sha, progress: "Progress")
     """
     if clone(reader, writer):
         size = os.fstat(writer.fileno()).st_size
-        for offset in range(0, size, COPY_CHUNK):
-            hash_range(writer, sha, offset, min(COPY_CHUNK, size - offset))
-            progress.advance(min(COPY_CHUNK, size - offset))
+        for offset in range(0, size, CHUNK_SIZE):
+            hash_range(writer, sha, offset, min(CHUNK_SIZE, size - offset))
+            progress.advance(min(CHUNK_SIZE, size - offset))
         return size
     size = 0
     while n := copy_chunk(reader, writer, COPY_CHUNK):
         writeback(writer.fileno(), size, n)
-        hash_range(writer, sha, size, n)
+        for offset in range(size, size + n, CHUNK_SIZE):
+            # Mapped a few MiB at a time: mapped pages count in the process's memory.
+            hash_range(writer, sha, offset, min(CHUNK_SIZE, size + n - offset))
         size += n
         progress.advance(n)
     return size

@@ -1,5 +1,6 @@
 """Downloads fail closed: no route completes a response whose bytes differ from the digest."""
 
+import http.client
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from registry.exceptions import BlobCorruptedError
 from registry.models import BlobCheck, EventKind, ModelAlias, ModelVersion, RegistryEvent
@@ -186,3 +188,34 @@ def test_a_complete_download_makes_the_next_one_trust_the_blobs(curator_client, 
     guard = version.integrity_guard()
 
     assert set(guard.trusted) == {f.sha256 for f in version.files.all()}
+
+
+@pytest.fixture
+def served():
+    """A live HTTP server for this test only, stopped before the database goes."""
+    from pytest_django.live_server_helper import LiveServer
+
+    server = LiveServer("localhost:0")
+    yield server
+    server.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_over_http_a_changed_blob_ends_the_transfer_short_of_its_content_length(served):
+    version, _ = ModelVersion.objects.promote(ModelArtifactFactory(), promotable_run())
+    token = Token.objects.create(user=UserFactory()).key
+    flip_a_byte(blob_of(version))
+    host, port = served.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    connection.request(
+        "GET",
+        f"/api/models/versions/{version.pk}/download",
+        headers={"Authorization": f"Token {token}"},
+    )
+    response = connection.getresponse()
+
+    # gunicorn closes the connection (IncompleteRead); Django's development server keeps it open
+    # after the error, so the client waits for the missing bytes: either way, never a whole body.
+    with pytest.raises((http.client.IncompleteRead, TimeoutError)):
+        response.read()
+    connection.close()
