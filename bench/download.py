@@ -7,7 +7,9 @@
 2. Serves the app with gunicorn (one sync worker) on 127.0.0.1 and, in the same run, times
    `cat blobs > /dev/null` (the read rate) and `curl -o /dev/null` of the version's ZIP and of its
    largest file through the server; prints the rates and their ratio to the read rate (goal:
-   >= 0.8), and the worker's peak resident memory (goal: flat in file size).
+   >= 0.8), and the worker's peak resident memory (goal: flat in file size). With a cold cache it
+   also times the ZIP when the server must hash every byte (the blobs' verified identities
+   forgotten first): the cost of the other fail-closed design, and of a first download.
 3. Creates `--models` artifacts holding `--versions` versions in all, and prints the median and
    95th-percentile latency of `GET /api/models` (first page) over 50 requests.
 """
@@ -81,6 +83,10 @@ report = {{"version": version.pk, "token": token, "largest": largest.path, "blob
 print(json.dumps(report))
 """
     return json.loads(manage(env, "shell", "-v0", "-c", script).strip().splitlines()[-1])
+
+
+# Forget which blobs were verified, so the next download hashes every byte while it sends them.
+FORGET_CHECKS = "from registry.models import BlobCheck; BlobCheck.objects.all().delete()"
 
 
 def curl(url: str, token: str) -> tuple[float, int]:
@@ -203,7 +209,7 @@ def main() -> None:
         largest_blob = max(data["blobs"], key=os.path.getsize)
 
         samples = {"cat": [], "zip": [], "cat_file": [], "file": []}
-        cold = {"cat": [], "zip": []}
+        cold = {"cat": [], "zip": [], "zip_hashed": []}
         can_drop = drop_caches()
         for _ in range(args.rounds):
             samples["cat"].append(timed_cat(data["blobs"]))
@@ -219,6 +225,10 @@ def main() -> None:
                 cold["cat"].append(timed_cat(data["blobs"]))
                 drop_caches()
                 cold["zip"].append(curl(zip_url, data["token"])[0])
+                # The other fail-closed design: hash every byte of every download.
+                manage(env, "shell", "-v0", "-c", FORGET_CHECKS)
+                drop_caches()
+                cold["zip_hashed"].append(curl(zip_url, data["token"])[0])
         peak = worker_peak_rss_kib(server.pid)
 
         headers = {"Authorization": f"Token {data['token']}"}
@@ -266,6 +276,13 @@ def main() -> None:
                 f"{gib / cold_median['zip']:6.2f} GiB/s  "
                 f"ratio {cold_median['cat'] / cold_median['zip']:.2f}"
             )
+            print(
+                f"  same, hashing every byte   {cold_median['zip_hashed']:6.2f} s  "
+                f"{gib / cold_median['zip_hashed']:6.2f} GiB/s  "
+                f"ratio {cold_median['cat'] / cold_median['zip_hashed']:.2f}"
+            )
+            for name in ("cat", "zip", "zip_hashed"):
+                print(f"    samples {name}: " + " ".join(f"{v:.2f}" for v in cold[name]))
         else:
             print("  (cold page cache not measured: /proc/sys/vm/drop_caches is not writable)")
         print(f"  gunicorn worker peak RSS   {peak / 1024:.0f} MiB")

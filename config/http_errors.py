@@ -1,9 +1,11 @@
 """The one place domain errors become HTTP responses: `{"detail": ..., "code": ...}`."""
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.views import defaults
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -20,6 +22,8 @@ HTTP_STATUS_BY_CODE = {
     "name_taken": 409,
     "content_already_promoted": 409,
     "blob_missing": 409,
+    # A stored file no longer matches its digest: refused, never served; `verify_version` tells.
+    "integrity_failed": 409,
     "not_downloadable": 409,
     "archived": 410,
     # The server could not write; the client may retry once space or the disk is back.
@@ -48,7 +52,47 @@ def api_exception_handler(exc, context):
             },
             status=413,
         )
-    return exception_handler(exc, context)
+    # As DRF's handler does, so that these get the documented shape too.
+    if isinstance(exc, Http404):
+        exc = NotFound(*exc.args)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = PermissionDenied(*exc.args)
+    response = exception_handler(exc, context)
+    if response is not None and isinstance(exc, APIException):
+        response.data = api_error_body(exc)
+    return response
+
+
+def api_error_body(exc: APIException) -> dict:
+    """Return DRF's own refusals in the documented shape, field messages under `errors`.
+
+    DRF answers a serializer error as `{"field": ["message"]}` and the rest as `{"detail": ...}`;
+    clients then need two parsers. One shape: `detail` for people, `code` for machines, and for
+    validation errors the per-field messages (DRF's structure, unchanged) under `errors`.
+    """
+    if isinstance(exc, ValidationError):
+        return {
+            "detail": validation_summary(exc.detail),
+            "code": "invalid",
+            "errors": exc.detail
+            if isinstance(exc.detail, dict)
+            else {"non_field_errors": exc.detail},
+        }
+    codes = exc.get_codes()
+    return {"detail": str(exc.detail), "code": codes if isinstance(codes, str) else "error"}
+
+
+def validation_summary(detail) -> str:
+    """Return one sentence naming each invalid field and its first message."""
+    if isinstance(detail, dict):
+        parts = []
+        for field, messages in detail.items():
+            message = validation_summary(messages)
+            parts.append(message if field == "non_field_errors" else f"{field}: {message}")
+        return "; ".join(parts) or "Invalid input."
+    if isinstance(detail, list):
+        return validation_summary(detail[0]) if detail else "Invalid input."
+    return str(detail)
 
 
 def not_found(request, exception=None):

@@ -3,9 +3,15 @@
 ERROR_SCHEMA = {
     "type": "object",
     "description": (
-        'A refusal: `{"detail": "...", "code": "..."}`, or field errors `{"field": ["..."]}`.'
+        'Every refusal: `{"detail": "...", "code": "..."}`; invalid input also carries the '
+        'per-field messages, `"errors": {"field": ["..."]}`.'
     ),
-    "properties": {"detail": {"type": "string"}, "code": {"type": "string"}},
+    "properties": {
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+        "errors": {"type": "object", "additionalProperties": True},
+    },
+    "required": ["detail", "code"],
     "additionalProperties": True,
 }
 ERRORS = {

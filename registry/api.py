@@ -43,7 +43,7 @@ from registry.serializers import (
     VerificationSerializer,
     VersionSearchResultSerializer,
 )
-from registry.storage import BlobStore
+from registry.storage import BlobStore, ManifestEntry
 from runs.models import TunixRun
 
 ERROR_DOWNLOADS_DISABLED = (
@@ -252,7 +252,7 @@ class ModelArtifactViewSet(
     def alias_download(self, request, pk=None, alias=None):
         """Download the version an alias points at, as a ZIP."""
         check_downloads_enabled()
-        return version_zip(ModelAlias.objects.resolve(self.get_object(), alias))
+        return version_zip(ModelAlias.objects.resolve(self.get_object(), alias), request.user)
 
     @extend_schema(
         parameters=[
@@ -336,14 +336,15 @@ def parse_moment(text: str):
     return moment if timezone.is_aware(moment) else timezone.make_aware(moment, timezone.utc)
 
 
-def version_zip(version: ModelVersion):
-    """Return the streamed ZIP of a ready version."""
+def version_zip(version: ModelVersion, user=None):
+    """Return the streamed ZIP of a ready version, checked before and while it is sent."""
     version.ensure_downloadable()
     return zip_response(
         BlobStore(settings.MODEL_REGISTRY_PATH),
         version.manifest(),
         filename=download_filename(version.artifact.name, version.version),
         digest=version.sha256,
+        guard=version.integrity_guard(user=user),
     )
 
 
@@ -408,7 +409,7 @@ class ModelVersionViewSet(
     def download(self, request, pk=None):
         """Stream the version as a ZIP whose SHA256SUMS checks every file (`sha256sum -c`)."""
         check_downloads_enabled()
-        return version_zip(self.get_object())
+        return version_zip(self.get_object(), request.user)
 
     @extend_schema(
         parameters=[OpenApiParameter("path", str, OpenApiParameter.PATH)],
@@ -434,15 +435,12 @@ class ModelVersionViewSet(
         version = self.get_object()
         version.ensure_downloadable()
         entry = get_object_or_404(version.files, path=path)
-        blob = BlobStore(settings.MODEL_REGISTRY_PATH).blob_path(entry.sha256)
-        if not blob.is_file():
-            raise RegistryError(f"The stored bytes of {path} are missing.", code="blob_missing")
         return file_response(
             request,
-            blob,
-            size=entry.size_bytes,
-            sha256=entry.sha256,
+            BlobStore(settings.MODEL_REGISTRY_PATH),
+            ManifestEntry(entry.path, entry.size_bytes, entry.sha256),
             filename=path.rsplit("/", 1)[-1],
+            guard=version.integrity_guard(user=request.user, paths={entry.path}),
         )
 
     @extend_schema(request=None, responses={200: VerificationSerializer})

@@ -2,31 +2,35 @@
 
 Both stream from the blob store in constant memory. The ZIP is built by zipstream-ng: stored
 (weights do not compress), zip64 where needed, and sized, so `Content-Length` is known up front.
+
+Both fail closed: every blob is read through `BlobStore.read_checked`, which hashes what it has not
+seen verified and holds back each file's last chunk until it knows the bytes are the promoted ones.
+A mismatch raises out of the response's iterator, so the server drops the connection before the
+body is complete (`Content-Length` is always set): the client sees a failed, truncated transfer.
 """
 
-import os
+import itertools
 import queue
 import re
 import threading
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
+from typing import Protocol
 
 import zipstream.ng
-from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 from isal import isal_zlib
 from zipstream import ZIP_STORED, ZipStream
 
-from registry.exceptions import RegistryError
-from registry.storage import BlobStore, ManifestEntry, manifest_text
+from registry.exceptions import BlobCorruptedError, RegistryError
+from registry.storage import BlobIdentity, BlobStore, ManifestEntry, manifest_text
 
 # zipstream-ng computes each entry's CRC-32 with zlib's, which at ~4 GiB/s here costs more CPU
 # than reading and sending the bytes. ISA-L's is bit-identical and an order of magnitude faster
 # (bench/download.py); zipstream-ng looks the name up in its module at call time.
 zipstream.ng.crc32 = isal_zlib.crc32
 
-CHUNK_SIZE = 1024 * 1024
-PREFETCH_WINDOW = 64 * CHUNK_SIZE
 # Chunks the archive builder may run ahead of the socket: bounds memory at a few MiB.
 READ_AHEAD_CHUNKS = 8
 CHECKSUMS_NAME = "SHA256SUMS"
@@ -34,51 +38,6 @@ CHECKSUMS_NAME = "SHA256SUMS"
 CHECKSUMS_FALLBACK_NAME = "SHA256SUMS.tunix-rt"
 SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 RANGE_HEADER = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
-def prefetch(path: Path | None, offset: int = 0) -> None:
-    """Ask the kernel to start reading a window of a blob into the page cache, without waiting."""
-    if path is None:
-        return
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return  # a missing blob is reported by whoever reads it
-    try:
-        os.posix_fadvise(fd, offset, 2 * PREFETCH_WINDOW, os.POSIX_FADV_WILLNEED)
-    finally:
-        os.close(fd)
-
-
-def read_blob(
-    path: Path, *, start: int = 0, length: int | None = None, then: Path | None = None
-) -> Iterator[bytes]:
-    """Yield a blob's bytes from `start`, `length` of them (all when None), in chunks.
-
-    `then` names the blob read next, whose head is fetched while this one's tail is sent.
-    """
-    with open(path, "rb", buffering=0) as blob:
-        fd = blob.fileno()
-        size = os.fstat(fd).st_size
-        position = start
-        blob.seek(start)
-        left = length
-        next_fetched = False
-        while left is None or left > 0:
-            # Keep the disk reading a window ahead of us (the kernel's own read-ahead is far
-            # smaller), so reads overlap with CRC and sending; the window bounds cache churn.
-            if (position - start) % PREFETCH_WINDOW == 0:
-                os.posix_fadvise(fd, position, 2 * PREFETCH_WINDOW, os.POSIX_FADV_WILLNEED)
-                if not next_fetched and size - position <= 2 * PREFETCH_WINDOW:
-                    prefetch(then)
-                    next_fetched = True
-            chunk = blob.read(CHUNK_SIZE if left is None else min(CHUNK_SIZE, left))
-            if not chunk:
-                return
-            position += len(chunk)
-            if left is not None:
-                left -= len(chunk)
-            yield chunk
 
 
 def read_ahead(chunks: Iterator[bytes], depth: int = READ_AHEAD_CHUNKS) -> Iterator[bytes]:
@@ -138,33 +97,58 @@ def download_filename(model_name: str, version_label: str, suffix: str = ".zip")
     return stem + suffix
 
 
-def ensure_blobs_present(store: BlobStore, manifest: list[ManifestEntry]) -> None:
-    """Refuse to start a download whose bytes are not all there: a truncated stream helps nobody."""
-    missing = [e.path for e in manifest if not store.has_blob(e.sha256)]
-    if missing:
-        raise RegistryError(
-            f"Stored files are missing ({', '.join(missing)}); run verify_version and restore "
-            "them before downloading.",
-            code="blob_missing",
-        )
+class IntegrityGuard(Protocol):
+    """What a download needs to know and tell about the integrity of the blobs it serves."""
+
+    trusted: dict[str, BlobIdentity]  # digest -> identity of a blob verified and untouched since
+
+    def verified(self, entry: ManifestEntry, identity: BlobIdentity) -> None:
+        """Note a blob hashed in full that matched (called from any thread)."""
+
+    def failed(self, error: BlobCorruptedError) -> None:
+        """Record a blob found changed while it was being sent."""
+
+    def finished(self) -> None:
+        """Record what the completed download verified."""
+
+
+def guarded(chunks: Iterator[bytes], guard: IntegrityGuard) -> Iterator[bytes]:
+    """Yield `chunks`; record a mismatch and re-raise it, so the transfer fails; note success."""
+    try:
+        yield from chunks
+    except BlobCorruptedError as exc:
+        guard.failed(exc)
+        raise
+    guard.finished()
 
 
 def zip_response(
-    store: BlobStore, manifest: list[ManifestEntry], *, filename: str, digest: str
+    store: BlobStore,
+    manifest: list[ManifestEntry],
+    *,
+    filename: str,
+    digest: str,
+    guard: IntegrityGuard,
 ) -> StreamingHttpResponse:
-    """Stream the version as a ZIP with a SHA256SUMS file at its root."""
-    ensure_blobs_present(store, manifest)
+    """Stream the version as a ZIP with a SHA256SUMS file at its root; never a wrong byte."""
     archive = ZipStream(compress_type=ZIP_STORED, sized=True)
     names = set()
-    blobs = [store.blob_path(entry.sha256) for entry in manifest]
     for index, entry in enumerate(manifest):
         name = archive_name(entry.path)
         names.add(name)
-        following = blobs[index + 1] if index + 1 < len(blobs) else None
-        archive.add(read_blob(blobs[index], then=following), name, size=entry.size)
+        following = manifest[index + 1] if index + 1 < len(manifest) else None
+        chunks = store.read_checked(
+            entry,
+            trusted=guard.trusted.get(entry.sha256),
+            then=following,
+            on_verified=guard.verified,
+        )
+        archive.add(chunks, name, size=entry.size)
     checksums = CHECKSUMS_FALLBACK_NAME if CHECKSUMS_NAME in names else CHECKSUMS_NAME
     archive.add(manifest_text(manifest).encode("utf-8"), checksums)
-    response = StreamingHttpResponse(read_ahead(iter(archive)), content_type="application/zip")
+    response = StreamingHttpResponse(
+        guarded(read_ahead(iter(archive)), guard), content_type="application/zip"
+    )
     response["Content-Length"] = str(len(archive))
     response["Content-Disposition"] = content_disposition_header(True, filename)
     # Weak: the archive's entry timestamps vary, the content (the digest) does not.
@@ -195,8 +179,15 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def file_response(request, path: Path, *, size: int, sha256: str, filename: str) -> HttpResponse:
-    """Serve one stored file, honouring a single byte range (resumable downloads)."""
+def file_response(
+    request, store: BlobStore, entry: ManifestEntry, *, filename: str, guard: IntegrityGuard
+) -> HttpResponse:
+    """Serve one stored file, honouring a single byte range (resumable downloads).
+
+    Streamed through Python rather than `sendfile()`, which would send a changed file whole before
+    anything could notice: the last chunk waits for the check.
+    """
+    size, sha256 = entry.size, entry.sha256
     etag = f'"{sha256}"'
     headers = {
         "ETag": etag,
@@ -213,21 +204,30 @@ def file_response(request, path: Path, *, size: int, sha256: str, filename: str)
             byte_range = parse_range(range_header, size)
         except ValueError:
             return HttpResponse(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
-    if byte_range is None:
-        # FileResponse lets the WSGI server use sendfile(): the whole file never enters Python.
-        return FileResponse(
-            open(path, "rb"),
-            as_attachment=True,
-            filename=filename,
-            content_type="application/octet-stream",
-            headers={"ETag": etag, "Accept-Ranges": "bytes"},
-        )
-    start, end = byte_range
-    response = StreamingHttpResponse(
-        read_blob(path, start=start, length=end - start + 1),
-        status=206,
-        content_type="application/octet-stream",
-        headers={**headers, "Content-Range": f"bytes {start}-{end}/{size}"},
+    start, end = byte_range if byte_range is not None else (0, size - 1)
+    chunks = store.read_checked(
+        entry,
+        trusted=guard.trusted.get(sha256),
+        start=start,
+        length=end - start + 1,
+        on_verified=guard.verified,
     )
+    if byte_range is not None:
+        # A range of an unverified blob is hashed in full before its first byte: start now, so
+        # a mismatch is a refusal rather than a truncated 206.
+        try:
+            first = next(chunks, b"")
+        except BlobCorruptedError as exc:
+            guard.failed(exc)
+            raise
+        chunks = itertools.chain([first], chunks)
+    response = StreamingHttpResponse(
+        guarded(chunks, guard),
+        status=206 if byte_range is not None else 200,
+        content_type="application/octet-stream",
+        headers=headers,
+    )
+    if byte_range is not None:
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
     response["Content-Length"] = str(end - start + 1)
     return response

@@ -25,3 +25,19 @@ class VersionImmutableError(RegistryError):
     """A ready version's content, metrics, config or provenance cannot change: only its tags."""
 
     code = "immutable"
+
+
+class BlobCorruptedError(StorageError):
+    """A stored blob's bytes no longer hash to the digest recorded for them; it is never served."""
+
+    code = "integrity_failed"
+
+    def __init__(
+        self, message: str, *, path: str, expected: str, actual: str | None, certain: bool = True
+    ):
+        super().__init__(message)
+        self.path = path
+        self.expected = expected
+        self.actual = actual
+        # False when the file changed while it was read: its bytes may still be right.
+        self.certain = certain

@@ -22,10 +22,12 @@ from registry.exceptions import (
 from registry.gates import parse_requirements, requirements_as_json
 from registry.labels import normalize_tags, validate_label
 from registry.layouts import locate_model
-from registry.storage import NO_PROGRESS, BlobStore, Progress, StoredDirectory
+from registry.storage import NO_PROGRESS, BlobIdentity, BlobStore, Progress, StoredDirectory
 from runs.lifecycle import RunStatus
 
 READY = "ready"
+# How soon after a blob file changed a hash check is too close to trust the file's identity alone.
+RACY_SECONDS = 0.05
 AUTO_LABEL = re.compile(r"^v(\d+)$")
 ERROR_RUN_NOT_COMPLETED = "Run {run} is {status}; only completed runs can be promoted."
 ERROR_RUN_FAILED = (
@@ -336,7 +338,7 @@ class ModelVersionManager(models.Manager):
         live = self.filter(status__in=[READY, "created"])
         file_model = self.model._meta.get_field("files").related_model
         with store.lock(exclusive=True):
-            return store.collect_garbage(
+            report = store.collect_garbage(
                 referenced_blobs=set(
                     file_model.objects.filter(version__in=live).values_list("sha256", flat=True)
                 ),
@@ -344,6 +346,12 @@ class ModelVersionManager(models.Manager):
                 grace_seconds=grace,
                 dry_run=dry_run,
             )
+            if not dry_run:
+                # What was known of a deleted blob says nothing of one stored again later.
+                registry_model("BlobCheck").objects.filter(
+                    sha256__in=[path.name for path in report.blobs]
+                ).delete()
+            return report
 
     def _record(
         self,
@@ -398,6 +406,10 @@ class ModelVersionManager(models.Manager):
             registry_model("VersionMetric").objects.bulk_create(
                 registry_model("VersionMetric")(version=version, key=key, value=value)
                 for key, value in searchable_metrics(version.metrics_json).items()
+            )
+            # The blobs' bytes were hashed as they were written: downloads need not hash them.
+            registry_model("BlobCheck").objects.record(
+                {digest: (identity, True) for digest, identity in stored.identities.items()}
             )
             version.status = READY
             version.save(update_fields=["status"])
@@ -638,3 +650,56 @@ class ModelAliasManager(models.Manager):
             reason=reason,
             details=details,
         )
+
+
+class BlobCheckManager(models.Manager):
+    """Remember which blobs were hashed, with what outcome, and their files' identity then."""
+
+    def record(self, outcomes: dict[str, tuple[BlobIdentity, bool]]) -> None:
+        """Store, for each digest, the identity its blob had when hashed and whether it matched."""
+        if not outcomes:
+            return
+        now = timezone.now()
+        self.bulk_create(
+            [
+                self.model(
+                    sha256=digest,
+                    ok=ok,
+                    size_bytes=identity.size,
+                    device=identity.device,
+                    inode=identity.inode,
+                    mtime_ns=identity.mtime_ns,
+                    ctime_ns=identity.ctime_ns,
+                    checked_at=now,
+                )
+                for digest, (identity, ok) in sorted(outcomes.items())
+            ],
+            update_conflicts=True,
+            unique_fields=["sha256"],
+            update_fields=[
+                "ok",
+                "size_bytes",
+                "device",
+                "inode",
+                "mtime_ns",
+                "ctime_ns",
+                "checked_at",
+            ],
+        )
+
+    def trusted(self, digests) -> dict[str, BlobIdentity]:
+        """Return the identity of each of `digests` whose blob passed its last check, if trusted.
+
+        Not when the file changed within RACY_SECONDS before the check: file timestamps may be
+        as coarse as a kernel tick, so a write in that window could leave the identity unchanged
+        (git's "racily clean" entries). Those are hashed again by the next download.
+        """
+        return {
+            check.sha256: check.identity
+            for check in self.filter(sha256__in=digests, ok=True)
+            if check.ctime_ns <= (check.checked_at.timestamp() - RACY_SECONDS) * 1e9
+        }
+
+    def failed(self, digests) -> dict[str, BlobIdentity]:
+        """Return the identity of each of `digests` whose blob failed its last check."""
+        return {check.sha256: check.identity for check in self.filter(sha256__in=digests, ok=False)}

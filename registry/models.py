@@ -1,5 +1,7 @@
 """The model registry: model families (artifacts), their immutable versions, and version files."""
 
+import logging
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
@@ -7,18 +9,28 @@ from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from registry.exceptions import RegistryError, VersionImmutableError
+from registry.exceptions import BlobCorruptedError, RegistryError, VersionImmutableError
 from registry.gates import parse_requirements
 from registry.labels import normalize_tags
 from registry.managers import (
     AppendOnlyQuerySet,
+    BlobCheckManager,
     ModelAliasManager,
     ModelArtifactManager,
     ModelVersionManager,
     ModelVersionQuerySet,
     RegistryEventManager,
 )
-from registry.storage import NO_PROGRESS, BlobStore, FileCheck, ManifestEntry, Progress
+from registry.storage import (
+    NO_PROGRESS,
+    BlobIdentity,
+    BlobStore,
+    FileCheck,
+    ManifestEntry,
+    Progress,
+)
+
+logger = logging.getLogger(__name__)
 
 ERROR_IMMUTABLE = (
     "Version {label} is ready and immutable: only its tags can change (tried to change {fields}). "
@@ -273,16 +285,128 @@ class ModelVersion(models.Model):
         """Re-hash every stored blob of this version against its manifest; record the result."""
         checks = BlobStore(settings.MODEL_REGISTRY_PATH).verify(self.manifest(), progress=progress)
         problems = [{"path": c.path, "status": c.status} for c in checks if not c.ok]
-        RegistryEvent.objects.record(
-            EventKind.VERIFICATION,
-            artifact=self.artifact,
-            version=self,
-            user=user,
-            ok=not problems,
-            files=len(checks),
-            problems=problems,
-        )
+        with transaction.atomic():
+            BlobCheck.objects.record(
+                {c.expected: (c.identity, c.ok) for c in checks if c.identity is not None}
+            )
+            RegistryEvent.objects.record(
+                EventKind.VERIFICATION,
+                artifact=self.artifact,
+                version=self,
+                user=user,
+                ok=not problems,
+                files=len(checks),
+                problems=problems,
+            )
+        for problem in problems:
+            logger.error(
+                "Version %s (id %s): stored file %s is %s.",
+                self,
+                self.pk,
+                problem["path"],
+                problem["status"],
+            )
         return checks
+
+    def failed_files(self) -> list[str]:
+        """Return the paths of this version's files whose blobs last failed a hash check."""
+        if hasattr(self, "failed_file_paths"):
+            return self.failed_file_paths
+        failed = BlobCheck.objects.filter(ok=False).values("sha256")
+        return sorted(self.files.filter(sha256__in=failed).values_list("path", flat=True))
+
+    def integrity_guard(self, *, user=None, paths=None) -> "IntegrityGuard":
+        """Check the blobs of a download before its first byte; return the guard that serves it.
+
+        Refuses (`blob_missing`, `integrity_failed`) a file whose blob is gone, has the wrong size,
+        or failed a hash check and is unchanged since; trusts those verified and untouched since.
+        """
+        entries = [e for e in self.manifest() if paths is None or e.path in paths]
+        return IntegrityGuard(self, entries, user=user)
+
+
+class IntegrityGuard:
+    """A download's view of its blobs: which to trust, and where to record what it finds."""
+
+    def __init__(self, version: ModelVersion, entries: list[ManifestEntry], *, user=None):
+        self.version = version
+        self.user = user
+        self.store = BlobStore(settings.MODEL_REGISTRY_PATH)
+        self.trusted: dict[str, BlobIdentity] = {}
+        self._verified: dict[str, BlobIdentity] = {}
+        digests = {e.sha256 for e in entries}
+        trusted, failed = BlobCheck.objects.trusted(digests), BlobCheck.objects.failed(digests)
+        missing = []
+        for entry in entries:
+            identity = self.store.identity(entry.sha256)
+            if identity is None:
+                missing.append(entry.path)
+                continue
+            if identity.size != entry.size:
+                error = BlobCorruptedError(
+                    f"The stored file {entry.path} is {identity.size} bytes, not {entry.size}: "
+                    "it is not served. Run `manage.py verify_version` and restore it from a "
+                    "backup.",
+                    path=entry.path,
+                    expected=entry.sha256,
+                    actual=None,
+                )
+                self.failed(error)
+                raise error
+            if failed.get(entry.sha256) == identity:
+                raise BlobCorruptedError(
+                    f"The stored file {entry.path} failed its last hash check and has not "
+                    "changed since: it is not served. Restore it from a backup, then run "
+                    "`manage.py verify_version`.",
+                    path=entry.path,
+                    expected=entry.sha256,
+                    actual=None,
+                )
+            if trusted.get(entry.sha256) == identity:
+                self.trusted[entry.sha256] = identity
+        if missing:
+            raise RegistryError(
+                f"Stored files are missing ({', '.join(missing)}); run verify_version and restore "
+                "them before downloading.",
+                code="blob_missing",
+            )
+
+    def verified(self, entry: ManifestEntry, identity: BlobIdentity) -> None:
+        """Note a blob hashed in full that matched (any thread: a dict item set is atomic)."""
+        self._verified[entry.sha256] = identity
+
+    def failed(self, error: BlobCorruptedError) -> None:
+        """Log the mismatch, remember the blob as bad, record it in the version's audit trail."""
+        logger.error(
+            "Download of %s (version id %s) refused: %s", self.version, self.version.pk, error
+        )
+        identity = self.store.identity(error.expected)
+        with transaction.atomic():
+            if identity is not None and error.certain:
+                BlobCheck.objects.record({error.expected: (identity, False)})
+            RegistryEvent.objects.record(
+                EventKind.VERIFICATION,
+                artifact=self.version.artifact,
+                version=self.version,
+                user=self.user,
+                ok=False,
+                during="download",
+                files=1,
+                problems=[
+                    {
+                        "path": error.path,
+                        "status": "mismatch" if error.certain else "changed",
+                        "expected": error.expected,
+                        "actual": error.actual,
+                    }
+                ],
+            )
+
+    def finished(self) -> None:
+        """Remember the blobs this completed download hashed in full, so the next need not."""
+        BlobCheck.objects.record(
+            {digest: (identity, True) for digest, identity in self._verified.items()}
+        )
 
 
 class ModelFile(models.Model):
@@ -464,3 +588,36 @@ class RegistryEvent(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.kind} on {self.artifact_id} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class BlobCheck(models.Model):
+    """The last hash check of one blob: its outcome, and the blob file's identity at the time.
+
+    Downloads trust a blob whose file still has this identity and passed (nothing has written to
+    it since), refuse one that still has it and failed, and hash any other while sending it.
+    Promotion and `verify_version` write these rows too.
+    """
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    ok = models.BooleanField()
+    size_bytes = models.BigIntegerField()
+    device = models.DecimalField(max_digits=20, decimal_places=0)
+    inode = models.DecimalField(max_digits=20, decimal_places=0)
+    mtime_ns = models.BigIntegerField()
+    ctime_ns = models.BigIntegerField()
+    checked_at = models.DateTimeField(default=timezone.now)
+
+    objects = BlobCheckManager()
+
+    class Meta:
+        verbose_name = "blob check"
+
+    def __str__(self) -> str:
+        return f"{self.sha256[:12]} {'ok' if self.ok else 'failed'} at {self.checked_at:%Y-%m-%d}"
+
+    @property
+    def identity(self) -> BlobIdentity:
+        """Return the blob file's identity when it was checked."""
+        return BlobIdentity(
+            self.size_bytes, int(self.device), int(self.inode), self.mtime_ns, self.ctime_ns
+        )

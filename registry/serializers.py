@@ -130,6 +130,12 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     manifest = ModelFileSerializer(many=True, read_only=True, source="files")
     source_run = serializers.SerializerMethodField()
     download_url = serializers.SerializerMethodField()
+    failed_verification = serializers.SerializerMethodField(
+        help_text=(
+            "Paths of files whose stored bytes last failed a hash check (by a download or "
+            "verify): their downloads are refused. Empty when all is well."
+        )
+    )
 
     class Meta:
         model = ModelVersion
@@ -150,10 +156,15 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "provenance_json",
             "source_run",
             "download_url",
+            "failed_verification",
             "manifest",
             "created_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_failed_verification(self, version: ModelVersion) -> list[str]:
+        return version.failed_files()
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_source_run(self, version: ModelVersion) -> str | None:

@@ -15,9 +15,10 @@ digest, so anyone can check a directory against a digest with standard tools::
 
     cd DIR && find . -type f | sed 's|^\./||' | LC_ALL=C sort | xargs -d '\n' sha256sum | sha256sum
 
-Writes are crash-safe: bytes are copied into a temporary file inside the store while being hashed
-(one read of the source), fsynced, then renamed atomically to the final name and the directory
-fsynced. A half-written blob never has a final name, and what was hashed is what was stored.
+Writes are crash-safe: bytes are copied into a temporary file inside the store (a reflink where
+the filesystem offers one, else `copy_file_range` inside the kernel), the copy is hashed from its
+pages in memory, fsynced, then renamed atomically to the final name and the directory fsynced. A
+half-written blob never has a final name, and what was hashed is what was stored: the copy itself.
 
 This module knows nothing of Django models; a later S3 backend implements the same interface.
 """
@@ -27,6 +28,7 @@ import ctypes.util
 import errno
 import fcntl
 import hashlib
+import mmap
 import os
 import re
 import stat
@@ -39,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from registry.exceptions import StorageError
+from registry.exceptions import BlobCorruptedError, StorageError
 
 CHUNK_SIZE = 4 * 1024 * 1024
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -83,16 +85,46 @@ class StoredDirectory:
     digest: str
     size: int
     manifest: list[ManifestEntry]
+    # Each blob's identity once written: its bytes are the ones just hashed.
+    identities: dict[str, "BlobIdentity"]
+
+
+@dataclass(frozen=True)
+class BlobIdentity:
+    """What `stat` says of a blob's file: any write, truncation or replacement changes it.
+
+    A write changes mtime and ctime (which no user can set back), a replacement the inode, a
+    truncation the size: while all five are what they were when the bytes were hashed, the bytes
+    are the hashed ones, and a download need not hash them again.
+    """
+
+    size: int
+    device: int
+    inode: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, result: os.stat_result) -> "BlobIdentity":
+        """Return the identity in a `stat` result."""
+        return cls(
+            result.st_size, result.st_dev, result.st_ino, result.st_mtime_ns, result.st_ctime_ns
+        )
 
 
 @dataclass(frozen=True)
 class FileCheck:
-    """The outcome of re-hashing one stored file: ok, missing or mismatch."""
+    """The outcome of re-hashing one stored file: ok, missing or mismatch.
+
+    `identity` is the blob's identity while it was hashed (None when missing, or when the file
+    changed while it was being read, so the result belongs to no identity).
+    """
 
     path: str
     expected: str
     actual: str | None
     status: str
+    identity: BlobIdentity | None = None
 
     @property
     def ok(self) -> bool:
@@ -169,8 +201,12 @@ def scan_directory(root: Path) -> list[SourceFile]:
             try:
                 relative.encode("utf-8")
             except UnicodeEncodeError:
+                # os.walk decodes undecodable bytes as surrogates, which no JSON or HTML can
+                # carry: name the file with those bytes escaped instead.
+                shown = os.fsencode(relative).decode("utf-8", errors="backslashreplace")
                 raise StorageError(
-                    f"The file name {relative!r} is not valid UTF-8; rename it.",
+                    f'The file name "{shown}" is not valid UTF-8, which the manifest cannot '
+                    "carry; rename it.",
                     code="unsafe_file_name",
                 ) from None
             found.append(SourceFile(relative, absolute, absolute.lstat().st_size))
@@ -211,6 +247,85 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
+COPY_CHUNK = 16 * 1024 * 1024
+# Errors that mean "this kernel or filesystem cannot do that here": fall back, do not fail.
+UNSUPPORTED = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EPERM}
+
+
+def clone(reader: BinaryIO, writer: BinaryIO) -> bool:
+    """Make `writer` share `reader`'s extents (a reflink, FICLONE); return False where unsupported.
+
+    On btrfs, XFS and other copy-on-write filesystems the copy then costs no I/O at all; the
+    clone is still hashed below, so what is stored is what was hashed.
+    """
+    try:
+        fcntl.ioctl(writer.fileno(), FICLONE, reader.fileno())
+    except OSError as exc:
+        if exc.errno in UNSUPPORTED:
+            return False
+        raise
+    return True
+
+
+def copy_chunk(reader: BinaryIO, writer: BinaryIO, length: int) -> int:
+    """Copy up to `length` bytes at the files' offsets inside the kernel; return how many."""
+    try:
+        return os.copy_file_range(reader.fileno(), writer.fileno(), length)
+    except OSError as exc:
+        if exc.errno not in UNSUPPORTED:
+            raise
+    data = reader.read(length)  # a filesystem without copy_file_range: through user space
+    written = 0
+    while written < len(data):
+        written += writer.write(data[written:])
+    return len(data)
+
+
+def hash_range(writer: BinaryIO, sha, offset: int, length: int) -> None:
+    """Hash `length` bytes of the file at `offset` from its pages in memory, without copying."""
+    if length == 0:
+        return
+    skip = offset % mmap.ALLOCATIONGRANULARITY  # a short copy can leave `offset` unaligned
+    with (
+        mmap.mmap(
+            writer.fileno(),
+            skip + length,
+            flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0),
+            prot=mmap.PROT_READ,
+            offset=offset - skip,
+        ) as mapped,
+        memoryview(mapped) as view,
+    ):
+        sha.update(view[skip:])
+
+
+def copy_and_hash(reader: BinaryIO, writer: BinaryIO, sha, progress: "Progress") -> int:
+    """Copy `reader` into `writer` (a reflink where possible), hashing what was written.
+
+    The kernel copies (copy_file_range: no trip through user space) and the hash reads the
+    written pages in place: one memory copy per byte instead of two, so both cores hash. Hashing
+    the copy rather than the source means a source changing meanwhile cannot make the stored
+    bytes differ from the hashed ones. Every 16 MiB the kernel is asked to start writing that
+    range to disk, so the final fsync has little left to do.
+    """
+    if clone(reader, writer):
+        size = os.fstat(writer.fileno()).st_size
+        for offset in range(0, size, CHUNK_SIZE):
+            hash_range(writer, sha, offset, min(CHUNK_SIZE, size - offset))
+            progress.advance(min(CHUNK_SIZE, size - offset))
+        return size
+    size = 0
+    while n := copy_chunk(reader, writer, COPY_CHUNK):
+        writeback(writer.fileno(), size, n)
+        for offset in range(size, size + n, CHUNK_SIZE):
+            # Mapped a few MiB at a time: mapped pages count in the process's memory.
+            hash_range(writer, sha, offset, min(CHUNK_SIZE, size + n - offset))
+        size += n
+        progress.advance(n)
+    return size
+
+
 class BlobStore:
     """A content-addressed store of blobs and manifests rooted at one directory."""
 
@@ -245,7 +360,8 @@ class BlobStore:
         files = scan_directory(source)
         self.tmp.mkdir(parents=True, exist_ok=True)
         progress.begin("storing", total_bytes=sum(f.size for f in files), total_files=len(files))
-        entries = self._map_files(files, self._store_file, progress)
+        stored = self._map_files(files, self._store_file, progress)
+        entries = [entry for entry, _ in stored]
         digest = manifest_digest(entries)
         self._write_atomically(
             self.manifest_path(digest), manifest_text(entries).encode("utf-8"), digest
@@ -255,6 +371,7 @@ class BlobStore:
             digest=digest,
             size=sum(entry.size for entry in entries),
             manifest=sorted(entries, key=lambda e: sort_key(e.path)),
+            identities={entry.sha256: identity for entry, identity in stored},
         )
 
     def hash_directory(
@@ -290,46 +407,34 @@ class BlobStore:
         progress.advance(0, source.path)
         return ManifestEntry(source.path, size, sha.hexdigest())
 
-    def _store_file(self, source: SourceFile, progress: Progress) -> ManifestEntry:
+    def _store_file(
+        self, source: SourceFile, progress: Progress
+    ) -> tuple[ManifestEntry, BlobIdentity]:
         temporary = self.tmp / f"{uuid.uuid4().hex}.partial"
         sha = hashlib.sha256()
-        size = 0
-        buffer = bytearray(CHUNK_SIZE)
-        view = memoryview(buffer)
         try:
             try:
                 reader = open(source.absolute, "rb")  # noqa: SIM115 (closed below, with the writer)
             except OSError as exc:
                 raise StorageError(f"Could not read {source.path}: {exc.strerror or exc}.") from exc
-            with reader, open(temporary, "xb", buffering=0) as writer:
-                flushed = 0
-                while n := reader.readinto(buffer):
-                    chunk = view[:n]
-                    sha.update(chunk)
-                    written = 0
-                    while written < n:
-                        written += writer.write(chunk[written:])
-                    size += n
-                    if size - flushed >= WRITEBACK_EVERY:
-                        writeback(writer.fileno(), flushed, size - flushed)
-                        flushed = size
-                    progress.advance(n)
+            with reader, open(temporary, "x+b", buffering=0) as writer:
+                size = copy_and_hash(reader, writer, sha, progress)
                 os.fsync(writer.fileno())
             digest = sha.hexdigest()
             final = self.blob_path(digest)
-            if final.exists():
-                # Same bytes already stored: keep the old blob, refresh its age for the collector.
-                os.utime(final)
-            else:
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(temporary, final)
-                fsync_directory(final.parent)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            # Even when a blob with this digest is stored, replace it with the bytes just hashed:
+            # the old file may have rotted, and the new one is young for the collector. Readers
+            # that hold the old file open keep reading it.
+            os.replace(temporary, final)
+            fsync_directory(final.parent)
+            identity = BlobIdentity.of(os.stat(final))
         except OSError as exc:
             raise StorageError(self._write_failure(source.path, exc)) from exc
         finally:
             temporary.unlink(missing_ok=True)
         progress.advance(0, source.path)
-        return ManifestEntry(source.path, size, digest)
+        return ManifestEntry(source.path, size, digest), identity
 
     def _write_atomically(self, final: Path, data: bytes, digest: str) -> None:
         if final.exists():
@@ -416,6 +521,75 @@ class BlobStore:
                 f"Blob {digest} is missing from the store.", code="blob_missing"
             ) from None
 
+    def identity(self, digest: str) -> BlobIdentity | None:
+        """Return the stored blob's identity now, or None when it is missing."""
+        try:
+            return BlobIdentity.of(os.stat(self.blob_path(digest)))
+        except FileNotFoundError:
+            return None
+
+    def read_checked(
+        self,
+        entry: ManifestEntry,
+        *,
+        trusted: BlobIdentity | None = None,
+        start: int = 0,
+        length: int | None = None,
+        then: ManifestEntry | None = None,
+        on_verified=None,
+    ) -> Iterator[bytes]:
+        """Yield a blob's bytes, `length` of them from `start` (all when None), never wrong ones.
+
+        When the open file's identity is `trusted` (its bytes were hashed before and nothing has
+        touched it since), the bytes are sent as they are read, and the identity is checked again
+        before the last chunk: a change meanwhile raises instead. Otherwise the bytes are hashed
+        as they are sent and the last chunk is held back until the digest matches; a range of an
+        unverified blob is hashed in full before its first byte. So a consumer that stops at the
+        exception never delivers a complete wrong file. `on_verified(entry, identity)` is called
+        after each full hash that matched. `then` is the blob read next (its head is prefetched).
+
+        Raises BlobCorruptedError on a mismatch or change, StorageError when the blob is missing.
+        """
+        try:
+            blob = open(self.blob_path(entry.sha256), "rb", buffering=0)  # noqa: SIM115
+        except FileNotFoundError:
+            raise StorageError(
+                f"The stored bytes of {entry.path} are missing.", code="blob_missing"
+            ) from None
+        with blob:
+            identity = BlobIdentity.of(os.fstat(blob.fileno()))
+            if identity.size != entry.size:
+                raise corrupted(entry, None, f"is {identity.size} bytes, not {entry.size}")
+            whole = start == 0 and (length is None or length >= entry.size)
+            if identity != trusted and not whole:
+                # Nothing of a part can be checked alone: hash it all first (it is then cached).
+                actual = hash_open_file(blob)
+                if actual != entry.sha256:
+                    raise corrupted(entry, actual, "no longer matches its digest")
+                if on_verified is not None:
+                    on_verified(entry, identity)
+                trusted = identity
+            sha = hashlib.sha256() if identity != trusted else None
+            then_path = self.blob_path(then.sha256) if then is not None else None
+            held = None
+            for chunk in read_window(blob, start=start, length=length, then=then_path):
+                if sha is not None:
+                    sha.update(chunk)
+                if held is not None:
+                    yield held
+                held = chunk
+            if sha is not None:
+                if sha.hexdigest() != entry.sha256:
+                    raise corrupted(entry, sha.hexdigest(), "no longer matches its digest")
+                if on_verified is not None:
+                    on_verified(entry, identity)
+            elif BlobIdentity.of(os.fstat(blob.fileno())) != identity:
+                raise corrupted(
+                    entry, None, "changed on disk while it was being sent", certain=False
+                )
+            if held is not None:
+                yield held
+
     def iter_files(self, manifest: list[ManifestEntry]) -> Iterator[tuple[ManifestEntry, Path]]:
         """Yield each file of a version with the path of its blob, in manifest order."""
         for entry in manifest:
@@ -431,11 +605,87 @@ class BlobStore:
 
         def check(entry: ManifestEntry) -> FileCheck:
             blob = self.blob_path(entry.sha256)
-            if not blob.is_file():
+            try:
+                before = BlobIdentity.of(os.stat(blob))
+            except FileNotFoundError:
                 return FileCheck(entry.path, entry.sha256, None, "missing")
             actual = self._hash_file(SourceFile(entry.path, blob, entry.size), progress).sha256
             status = "ok" if actual == entry.sha256 else "mismatch"
-            return FileCheck(entry.path, entry.sha256, actual, status)
+            try:
+                after = BlobIdentity.of(os.stat(blob))
+            except FileNotFoundError:
+                after = None
+            return FileCheck(
+                entry.path, entry.sha256, actual, status, before if before == after else None
+            )
 
         with ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="verify") as pool:
             return list(pool.map(check, manifest))
+
+
+PREFETCH_WINDOW = 64 * 1024 * 1024
+READ_CHUNK_SIZE = 1024 * 1024
+
+
+def prefetch(path: Path | None, offset: int = 0) -> None:
+    """Ask the kernel to start reading a window of a blob into the page cache, without waiting."""
+    if path is None:
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # a missing blob is reported by whoever reads it
+    try:
+        os.posix_fadvise(fd, offset, 2 * PREFETCH_WINDOW, os.POSIX_FADV_WILLNEED)
+    finally:
+        os.close(fd)
+
+
+def read_window(
+    blob: BinaryIO, *, start: int = 0, length: int | None = None, then: Path | None = None
+) -> Iterator[bytes]:
+    """Yield an open blob's bytes from `start`, `length` of them (all when None), in chunks.
+
+    `then` names the blob read next, whose head is fetched while this one's tail is read.
+    """
+    fd = blob.fileno()
+    size = os.fstat(fd).st_size
+    position = start
+    blob.seek(start)
+    left = length
+    next_fetched = False
+    while left is None or left > 0:
+        # Keep the disk reading a window ahead of us (the kernel's own read-ahead is far
+        # smaller), so reads overlap with CRC and sending; the window bounds cache churn.
+        if (position - start) % PREFETCH_WINDOW == 0:
+            os.posix_fadvise(fd, position, 2 * PREFETCH_WINDOW, os.POSIX_FADV_WILLNEED)
+            if not next_fetched and size - position <= 2 * PREFETCH_WINDOW:
+                prefetch(then)
+                next_fetched = True
+        chunk = blob.read(READ_CHUNK_SIZE if left is None else min(READ_CHUNK_SIZE, left))
+        if not chunk:
+            return
+        position += len(chunk)
+        if left is not None:
+            left -= len(chunk)
+        yield chunk
+
+
+def hash_open_file(blob: BinaryIO) -> str:
+    """Return the SHA-256 of an open file's whole content, reading it from the start."""
+    blob.seek(0)
+    return hashlib.file_digest(blob, "sha256").hexdigest()
+
+
+def corrupted(
+    entry: ManifestEntry, actual: str | None, what: str, *, certain: bool = True
+) -> BlobCorruptedError:
+    """Return the refusal to serve `entry`, whose stored bytes `what`."""
+    return BlobCorruptedError(
+        f"The stored file {entry.path} {what} (sha256 {entry.sha256[:12]}…): it is not served. "
+        "Run `manage.py verify_version` and restore the file from a backup.",
+        path=entry.path,
+        expected=entry.sha256,
+        actual=actual,
+        certain=certain,
+    )

@@ -219,6 +219,7 @@ def version_context(version: ModelVersion, *, compare_id: str | None = None) -> 
     return {
         "version": version,
         "files": version.files.all(),
+        "failed_files": version.failed_files(),
         "siblings": siblings,
         "other": other,
         "comparison": version.compare(other) if other else None,

@@ -280,7 +280,11 @@ class TunixRun(models.Model):
         return bool(self.output_dir) and is_within_run_roots(self.output_dir)
 
     def output_files(self) -> list[dict]:
-        """List the regular files under the output directory: relative POSIX path and size."""
+        """List the regular files under the output directory: relative path, size, valid UTF-8.
+
+        A name that is not valid UTF-8 is listed with its bad bytes escaped (`bad\\xff.bin`) and
+        `valid_utf8` false: it cannot be encoded as JSON or HTML as it is, and promotion refuses it.
+        """
         if not self.output_dir:
             return []
         root = Path(self.output_dir)
@@ -289,10 +293,24 @@ class TunixRun(models.Model):
         files = []
         for path in root.rglob("*"):
             if path.is_file() and not path.is_symlink():
+                raw = os.fsencode(path.relative_to(root).as_posix())
                 files.append(
-                    {"path": path.relative_to(root).as_posix(), "size": path.stat().st_size}
+                    {
+                        "path": raw.decode("utf-8", errors="backslashreplace"),
+                        "size": path.stat().st_size,
+                        "valid_utf8": is_utf8(raw),
+                    }
                 )
         return sorted(files, key=lambda item: item["path"].encode())
+
+
+def is_utf8(raw: bytes) -> bool:
+    """Return whether `raw` decodes as UTF-8."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class RunProgress:

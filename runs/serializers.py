@@ -61,8 +61,11 @@ class TunixRunProgressSerializer(serializers.ModelSerializer):
 class RunFileSerializer(serializers.Serializer):
     """One file of a run's output directory."""
 
-    path = serializers.CharField()
+    path = serializers.CharField(help_text="Relative path; bytes that are not UTF-8 escaped.")
     size = serializers.IntegerField()
+    valid_utf8 = serializers.BooleanField(
+        help_text="False when the name is not valid UTF-8: promotion refuses such a file."
+    )
 
 
 class RunLaunchSerializer(serializers.Serializer):

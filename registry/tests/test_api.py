@@ -285,7 +285,7 @@ def test_promote_without_a_run_id_is_a_field_error(curator_client):
     )
 
     assert response.status_code == 400
-    assert "source_run_id" in response.json()
+    assert "source_run_id" in response.json()["errors"]
 
 
 # ---- tags and immutability ------------------------------------------------------------------

@@ -11,11 +11,26 @@ from registry.downloads import (
     download_filename,
     parse_range,
     read_ahead,
-    read_blob,
     zip_response,
 )
-from registry.exceptions import RegistryError
-from registry.storage import BlobStore
+from registry.exceptions import BlobCorruptedError, RegistryError
+from registry.storage import BlobStore, read_window
+
+
+class RecordingGuard:
+    """An integrity guard that trusts nothing and remembers what it was told."""
+
+    def __init__(self):
+        self.trusted, self.verified_blobs, self.failures, self.done = {}, {}, [], False
+
+    def verified(self, entry, identity):
+        self.verified_blobs[entry.sha256] = identity
+
+    def failed(self, error):
+        self.failures.append(error)
+
+    def finished(self):
+        self.done = True
 
 
 def test_read_ahead_yields_everything_in_order():
@@ -47,11 +62,14 @@ def test_read_ahead_stops_its_thread_when_the_client_goes_away():
     assert not any(t.is_alive() for t in started)
 
 
-def test_read_blob_reads_a_range(tmp_path):
+def test_read_window_reads_a_range(tmp_path):
     blob = tmp_path / "blob"
     blob.write_bytes(bytes(range(256)) * 10_000)
 
-    assert b"".join(read_blob(blob, start=100, length=300)) == blob.read_bytes()[100:400]
+    with open(blob, "rb") as opened:
+        chunks = list(read_window(opened, start=100, length=300))
+
+    assert b"".join(chunks) == blob.read_bytes()[100:400]
 
 
 @pytest.mark.parametrize(
@@ -96,7 +114,9 @@ def test_zip_has_correct_crcs_and_our_checksums_beside_a_shipped_sha256sums(tmp_
     store = BlobStore(tmp_path / "store")
     stored = store.put_directory(source)
 
-    response = zip_response(store, stored.manifest, filename="m-v1.zip", digest=stored.digest)
+    response = zip_response(
+        store, stored.manifest, filename="m-v1.zip", digest=stored.digest, guard=RecordingGuard()
+    )
     archive = tmp_path / "m.zip"
     archive.write_bytes(b"".join(response.streaming_content))
 
@@ -105,3 +125,28 @@ def test_zip_has_correct_crcs_and_our_checksums_beside_a_shipped_sha256sums(tmp_
         assert sorted(z.namelist()) == ["SHA256SUMS", "SHA256SUMS.tunix-rt", "model.safetensors"]
         stored_crc = z.getinfo("model.safetensors").CRC
         assert stored_crc == zlib.crc32(b"w" * 3_000_000)
+
+
+def test_a_zip_whose_blob_changed_fails_midway_and_records_the_failure(tmp_path):
+    source = tmp_path / "model"
+    source.mkdir()
+    (source / "a.bin").write_bytes(b"a" * 3_000_000)
+    (source / "b.bin").write_bytes(b"b" * 3_000_000)
+    store = BlobStore(tmp_path / "store")
+    stored = store.put_directory(source)
+    blob = store.blob_path(stored.manifest[1].sha256)
+    blob.write_bytes(b"B" + b"b" * 2_999_999)  # same size, one byte flipped
+    guard = RecordingGuard()
+
+    response = zip_response(
+        store, stored.manifest, filename="m-v1.zip", digest=stored.digest, guard=guard
+    )
+    received = bytearray()
+    with pytest.raises(BlobCorruptedError):
+        for chunk in response.streaming_content:
+            received += chunk
+
+    assert len(received) < int(response["Content-Length"])
+    assert received.count(b"b") < 2_999_999  # the changed file's last chunk was never sent
+    assert [error.path for error in guard.failures] == ["b.bin"]
+    assert not guard.done

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management import call_command
 
 from registry.exceptions import PromotionError, RegistryError
-from registry.models import ModelAlias, ModelVersion, RegistryEvent
+from registry.models import BlobCheck, ModelAlias, ModelVersion, RegistryEvent
 from registry.storage import BlobStore
 from registry.tests.factories import ModelArtifactFactory, promotable_run
 
@@ -49,6 +49,18 @@ def test_gc_removes_unreferenced_old_blobs_and_keeps_referenced_ones():
     assert not orphan.exists()
     assert "Removed 1 blobs" in printed
     assert all(store().has_blob(f.sha256) for f in version.files.all())
+
+
+def test_gc_forgets_the_checks_of_the_blobs_it_removes():
+    orphan = store().blob_path("ef" * 32)
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"x")
+    BlobCheck.objects.record({orphan.name: (store().identity(orphan.name), True)})
+    age(orphan)
+
+    gc()
+
+    assert not BlobCheck.objects.filter(sha256=orphan.name).exists()
 
 
 def test_gc_dry_run_changes_nothing():

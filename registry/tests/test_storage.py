@@ -201,3 +201,35 @@ def test_progress_reports_the_totals_then_every_byte_and_file(store, model_dir):
     assert progress.phases == [("storing", stored.size, len(stored.manifest))]
     assert progress.bytes == stored.size
     assert sorted(progress.files) == sorted(e.path for e in stored.manifest)
+
+
+def test_a_filesystem_without_copy_file_range_stores_through_user_space(tmp_path, monkeypatch):
+    def unsupported(*args):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "copy_file_range", unsupported)
+    source = tmp_path / "model"
+    source.mkdir()
+    content = os.urandom(3 * 1024 * 1024 + 17)
+    (source / "weights.bin").write_bytes(content)
+    store = BlobStore(tmp_path / "store")
+
+    stored = store.put_directory(source)
+
+    assert stored.manifest[0].sha256 == hashlib.sha256(content).hexdigest()
+    assert store.blob_path(stored.manifest[0].sha256).read_bytes() == content
+
+
+def test_a_short_copy_leaving_an_unaligned_offset_still_hashes_every_byte(tmp_path, monkeypatch):
+    real_copy = os.copy_file_range
+    monkeypatch.setattr(
+        os, "copy_file_range", lambda src, dst, n: real_copy(src, dst, min(n, 1000))
+    )
+    source = tmp_path / "model"
+    source.mkdir()
+    content = os.urandom(10_000)
+    (source / "weights.bin").write_bytes(content)
+
+    stored = BlobStore(tmp_path / "store").put_directory(source)
+
+    assert stored.manifest[0].sha256 == hashlib.sha256(content).hexdigest()

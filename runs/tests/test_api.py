@@ -38,7 +38,7 @@ def test_list_refuses_an_unknown_status_filter(reader_client):
     response = reader_client.get("/api/runs/?status=exploded")
 
     assert response.status_code == 400
-    assert "Unknown status 'exploded'" in response.json()["status"][0]
+    assert "Unknown status 'exploded'" in response.json()["errors"]["status"][0]
 
 
 def test_token_authentication_reads_runs(api_client):
@@ -86,7 +86,7 @@ def test_registering_a_relative_output_dir_is_a_field_error(runs_editor_client):
     )
 
     assert response.status_code == 400
-    assert "must be an absolute path" in response.json()["output_dir"][0]
+    assert "must be an absolute path" in response.json()["errors"]["output_dir"][0]
 
 
 def test_registering_a_missing_output_dir_is_a_field_error(runs_editor_client, runs_root):
@@ -95,7 +95,7 @@ def test_registering_a_missing_output_dir_is_a_field_error(runs_editor_client, r
     )
 
     assert response.status_code == 400
-    assert "does not exist" in response.json()["output_dir"][0]
+    assert "does not exist" in response.json()["errors"]["output_dir"][0]
 
 
 def test_registering_an_unknown_status_is_a_field_error(runs_editor_client):
@@ -104,7 +104,7 @@ def test_registering_an_unknown_status_is_a_field_error(runs_editor_client):
     )
 
     assert response.status_code == 400
-    assert "status" in response.json()
+    assert "status" in response.json()["errors"]
 
 
 def test_metrics_that_are_not_an_object_are_a_field_error(runs_editor_client):
@@ -113,7 +113,7 @@ def test_metrics_that_are_not_an_object_are_a_field_error(runs_editor_client):
     )
 
     assert response.status_code == 400
-    assert "Must be a JSON object" in response.json()["metrics"][0]
+    assert "Must be a JSON object" in response.json()["errors"]["metrics"][0]
 
 
 def test_malformed_json_body_is_a_400(runs_editor_client):
@@ -148,7 +148,7 @@ def test_patch_refuses_an_illegal_transition_with_a_field_error(runs_editor_clie
     )
 
     assert response.status_code == 400
-    assert "cannot become running" in response.json()["status"][0]
+    assert "cannot become running" in response.json()["errors"]["status"][0]
     run.refresh_from_db()
     assert run.status == "completed"
 
@@ -185,7 +185,7 @@ def test_files_lists_the_output_directory(reader_client):
     response = reader_client.get(f"/api/runs/{run.id}/files/")
 
     assert response.status_code == 200
-    assert response.json() == [{"path": "config.json", "size": 2}]
+    assert response.json() == [{"path": "config.json", "size": 2, "valid_utf8": True}]
 
 
 def test_unknown_run_is_a_404(reader_client):
@@ -203,7 +203,7 @@ def test_registering_an_output_dir_outside_the_run_roots_is_refused(runs_editor_
     )
 
     assert response.status_code == 400
-    assert "outside the allowed run roots" in response.json()["output_dir"][0]
+    assert "outside the allowed run roots" in response.json()["errors"]["output_dir"][0]
 
 
 def test_a_symlink_escaping_the_run_roots_is_refused(runs_editor_client, runs_root, tmp_path):
@@ -214,7 +214,7 @@ def test_a_symlink_escaping_the_run_roots_is_refused(runs_editor_client, runs_ro
     )
 
     assert response.status_code == 400
-    assert "outside the allowed run roots" in response.json()["output_dir"][0]
+    assert "outside the allowed run roots" in response.json()["errors"]["output_dir"][0]
 
 
 def test_patching_output_dir_outside_the_run_roots_is_refused(runs_editor_client, tmp_path):

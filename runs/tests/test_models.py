@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -112,9 +113,16 @@ def test_output_files_lists_relative_paths_and_sizes_sorted():
     (root / "sub" / "a.bin").write_bytes(b"1")
 
     assert run.output_files() == [
-        {"path": "b.txt", "size": 5},
-        {"path": "sub/a.bin", "size": 1},
+        {"path": "b.txt", "size": 5, "valid_utf8": True},
+        {"path": "sub/a.bin", "size": 1, "valid_utf8": True},
     ]
+
+
+def test_output_files_escapes_and_flags_a_name_that_is_not_utf8():
+    run = TunixRunFactory(status=RunStatus.COMPLETED)
+    (Path(run.output_dir).joinpath(os.fsdecode(b"bad\xff.bin"))).write_bytes(b"12")
+
+    assert run.output_files() == [{"path": "bad\\xff.bin", "size": 2, "valid_utf8": False}]
 
 
 def test_register_directory_saves_a_completed_run(runs_root):

@@ -1,3 +1,4 @@
+from django.core.checks import Tags
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
@@ -8,6 +9,9 @@ from runs.models import TunixRun
 
 
 class Command(BaseCommand):
+    # Only the model checks: the full set imports the whole URL configuration and the API schema
+    # generator, more than half a second before any work (`manage.py check` runs them all).
+    requires_system_checks = [Tags.models]
     help = "Promote a completed run's model directory into a new version of a model."
 
     def create_parser(self, prog_name, subcommand, **kwargs):

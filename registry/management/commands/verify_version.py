@@ -1,3 +1,4 @@
+from django.core.checks import Tags
 from django.core.management.base import BaseCommand, CommandError
 
 from registry.models import ModelVersion
@@ -5,6 +6,9 @@ from registry.progress import TerminalProgress
 
 
 class Command(BaseCommand):
+    # Only the model checks: the full set imports the whole URL configuration and the API schema
+    # generator, more than half a second before any work (`manage.py check` runs them all).
+    requires_system_checks = [Tags.models]
     help = "Re-hash stored blobs against each version's manifest; exit non-zero on any problem."
 
     def add_arguments(self, parser):
