@@ -45,6 +45,12 @@ def line_chart(
             for i, v in points
         ),
     )
+    plot = format_html('<polyline points="{}" class="line"/>{}', path, dots)
+    return svg_frame(plot, title=title, x_label=x_label, low=lows, high=highs)
+
+
+def svg_frame(plot: SafeString, *, title: str, x_label: str, low: float, high: float) -> SafeString:
+    """Return an accessible SVG chart: axes, the y range and the x label around `plot`."""
     return format_html(
         '<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="{title}">'
         "<title>{title}</title>"
@@ -53,7 +59,7 @@ def line_chart(
         '<text x="{p}" y="{t}" class="label">{high}</text>'
         '<text x="{p}" y="{lb}" class="label">{low}</text>'
         '<text x="{cx}" y="{xb}" class="label" text-anchor="middle">{x_label}</text>'
-        '<polyline points="{path}" class="line"/>{dots}</svg>',
+        "{plot}</svg>",
         w=WIDTH,
         h=HEIGHT,
         p=PAD,
@@ -64,11 +70,10 @@ def line_chart(
         cx=WIDTH // 2,
         xb=HEIGHT - 6,
         title=title,
-        high=f"{highs:.4g}",
-        low=f"{lows:.4g}",
+        high=f"{high:.4g}",
+        low=f"{low:.4g}",
         x_label=x_label,
-        path=path,
-        dots=dots,
+        plot=plot,
     )
 
 
@@ -121,27 +126,7 @@ def curves_chart(
         ),
     )
     return format_html(
-        '<figure class="curves"><svg class="chart" viewBox="0 0 {w} {h}" role="img" '
-        'aria-label="{title}"><title>{title}</title>'
-        '<line x1="{p}" y1="{b}" x2="{r}" y2="{b}" class="axis"/>'
-        '<line x1="{p}" y1="{p}" x2="{p}" y2="{b}" class="axis"/>'
-        '<text x="{p}" y="{t}" class="label">{high}</text>'
-        '<text x="{p}" y="{lb}" class="label">{low}</text>'
-        '<text x="{cx}" y="{xb}" class="label" text-anchor="middle">{x_label}</text>'
-        '{lines}</svg><figcaption><ul class="legend">{legend}</ul></figcaption></figure>',
-        w=WIDTH,
-        h=HEIGHT,
-        p=PAD,
-        b=HEIGHT - PAD,
-        r=WIDTH - PAD,
-        t=PAD - 8,
-        lb=HEIGHT - PAD + 14,
-        cx=WIDTH // 2,
-        xb=HEIGHT - 6,
-        title=title,
-        high=f"{highs:.4g}",
-        low=f"{lows:.4g}",
-        x_label=x_label,
-        lines=lines,
-        legend=legend,
+        '<figure class="curves">{}<figcaption><ul class="legend">{}</ul></figcaption></figure>',
+        svg_frame(lines, title=title, x_label=x_label, low=lows, high=highs),
+        legend,
     )

@@ -15,19 +15,26 @@ ALL_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "
 RANK, ALPHA = 4, 8.0
 
 
-def lora_model_with_random_b(family, base):
-    """A LoRA model whose B factors are random too (Qwix starts them at zero)."""
-    from runs.tunix.adapters import apply_lora, lora_pairs
+def lora_model(family, base, *, seed: int):
+    """The base with fresh LoRA layers on every target module."""
+    from runs.tunix.adapters import apply_lora
     from runs.tunix.families import load_base_model
 
-    model = apply_lora(
+    return apply_lora(
         load_base_model(base, family),
         family,
         rank=RANK,
         alpha=ALPHA,
         target_modules=ALL_MODULES,
-        seed=3,
+        seed=seed,
     )
+
+
+def lora_model_with_random_b(family, base):
+    """A LoRA model whose B factors are random too (Qwix starts them at zero)."""
+    from runs.tunix.adapters import lora_pairs
+
+    model = lora_model(family, base, seed=3)
     rng = np.random.default_rng(5)
     for _, lora_b in lora_pairs(model).values():
         shape = lora_b.get_value().shape
@@ -73,19 +80,11 @@ def test_the_peft_adapter_applied_to_the_base_equals_tunix_merged_weights(family
     ("family", "write"), [(QWEN3, write_tiny_qwen3), (GEMMA3, write_tiny_gemma3)]
 )
 def test_loading_an_exported_adapter_restores_every_lora_factor(family, write, tmp_path):
-    from runs.tunix.adapters import apply_lora, load_peft_weights, lora_pairs, peft_weights
-    from runs.tunix.families import load_base_model
+    from runs.tunix.adapters import load_peft_weights, lora_pairs, peft_weights
 
     base = write(tmp_path / "base")
     trained = lora_model_with_random_b(family, base)
-    fresh = apply_lora(
-        load_base_model(base, family),
-        family,
-        rank=RANK,
-        alpha=ALPHA,
-        target_modules=ALL_MODULES,
-        seed=9,
-    )
+    fresh = lora_model(family, base, seed=9)
 
     load_peft_weights(fresh, family, peft_weights(trained, family))
 

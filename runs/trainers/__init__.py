@@ -13,6 +13,7 @@ paths in `INPUT_PATH_FIELDS`; `validate_config` keeps them inside TRAINING_INPUT
 """
 
 import importlib
+import math
 from pathlib import Path
 from types import ModuleType
 
@@ -25,6 +26,26 @@ class TrainerConfigError(ValueError):
     def __init__(self, errors: dict[str, str]):
         super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
         self.errors = errors
+
+
+def positive_number_problem(value) -> str | None:
+    """Return why `value` is not a finite positive number (a learning rate, an alpha), or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        return "must be a positive number"
+    if not math.isfinite(value):
+        return "must be finite"
+    return None
+
+
+def whole_number_problem(value, low: int | None = None, high: int | None = None) -> str | None:
+    """Return why `value` is not a whole number within [low, high] (when given), or None."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return "must be a whole number"
+    if low is not None and high is not None and not low <= value <= high:
+        return f"must be between {low} and {high}"
+    if value < 0:
+        return "must not be negative"
+    return None
 
 
 class TrainerNotAllowed(ValueError):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from runs.checkpoints import lora_adapter_config, write_lora_adapter
-from runs.trainers import TrainerConfigError
+from runs.trainers import TrainerConfigError, positive_number_problem, whole_number_problem
 
 D_IN, D_OUT, TRUE_RANK = 48, 32, 6
 TRAIN_ROWS, EVAL_ROWS = 512, 256
@@ -29,20 +29,11 @@ def validate(config: dict) -> dict:
     merged = {**DEFAULTS, **{k: v for k, v in (config or {}).items() if k in DEFAULTS}}
     errors = {}
     for field in ("learning_rate", "alpha"):
-        value = merged[field]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-            errors[field] = "must be a positive number"
-        elif not math.isfinite(value):
-            errors[field] = "must be finite"
+        if problem := positive_number_problem(merged[field]):
+            errors[field] = problem
     for field in ("rank", "steps", "seed"):
-        value = merged[field]
-        if isinstance(value, bool) or not isinstance(value, int):
-            errors[field] = "must be a whole number"
-        elif field in LIMITS and not LIMITS[field][0] <= value <= LIMITS[field][1]:
-            low, high = LIMITS[field]
-            errors[field] = f"must be between {low} and {high}"
-        elif value < 0:
-            errors[field] = "must not be negative"
+        if problem := whole_number_problem(merged[field], *LIMITS.get(field, (None, None))):
+            errors[field] = problem
     if "dry_run" in (config or {}) and not isinstance(config["dry_run"], bool):
         errors["dry_run"] = "must be true or false"
     if errors:

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from runs.trainers import TrainerConfigError
+from runs.trainers import TrainerConfigError, positive_number_problem, whole_number_problem
 from runs.tunix.data import first_record_problem
 from runs.tunix.families import FAMILIES, HF_TARGET_MODULES, BaseModelError, family_for
 
@@ -106,17 +106,11 @@ def validate(config: dict) -> dict:
     if merged["model_family"] not in ("auto", *FAMILIES):
         errors["model_family"] = f"must be one of: auto, {', '.join(FAMILIES)}"
     for field in ("learning_rate", "alpha"):
-        value = merged[field]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-            errors[field] = "must be a positive number"
-        elif not math.isfinite(value):
-            errors[field] = "must be finite"
+        if problem := positive_number_problem(merged[field]):
+            errors[field] = problem
     for field, (low, high) in WHOLE_LIMITS.items():
-        value = merged[field]
-        if isinstance(value, bool) or not isinstance(value, int):
-            errors[field] = "must be a whole number"
-        elif not low <= value <= high:
-            errors[field] = f"must be between {low} and {high}"
+        if problem := whole_number_problem(merged[field], low, high):
+            errors[field] = problem
     targets = merged["target_modules"]
     if (
         not isinstance(targets, list)
