@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from runs.trainers import TrainerConfigError, positive_number_problem, whole_number_problem
+from runs.tunix import CHECKPOINTS_DIRNAME
 from runs.tunix.data import first_record_problem
 from runs.tunix.families import FAMILIES, HF_TARGET_MODULES, BaseModelError, family_for
 
@@ -58,7 +59,6 @@ WHOLE_LIMITS = {
 }
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CHILD_LOG_NAME = "tunix.log"
-CHECKPOINTS_DIRNAME = "checkpoints"
 METRICS_NAME = "metrics.json"
 STDERR_TAIL_LINES = 30
 STOP_GRACE_SECONDS = 5.0

@@ -14,6 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from runs.tunix import (
+    CHECKPOINTS_DIRNAME,
+    FINAL_MODEL_DIRNAME,
+    MERGED_MODEL_DIRNAME,
+    TENSORBOARD_DIRNAME,
+)
 from runs.tunix.adapters import apply_lora, save_peft_adapter
 from runs.tunix.data import load_sft_data, tokenizer_for
 from runs.tunix.families import (
@@ -24,10 +30,6 @@ from runs.tunix.families import (
     read_model_config,
 )
 
-CHECKPOINTS_DIRNAME = "checkpoints"
-TENSORBOARD_DIRNAME = "tensorboard"
-FINAL_MODEL_DIRNAME = "final_model"
-MERGED_MODEL_DIRNAME = "merged_model"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 # Tunix's metric names are "<prefix>/<mode>/<name>"; anything else is JAX's own bookkeeping.
 TUNIX_MODES = ("train", "eval")
