@@ -31,6 +31,8 @@ ERROR_NON_FINITE = (
     "Holds {value} at {where}; JSON has no NaN or Infinity. Send null or leave the key out."
 )
 
+# The metrics a list of runs shows, when a run has them (a Tunix run records a dozen).
+HEADLINE_METRICS = ("loss", "eval_loss", "perplexity", "eval_perplexity", "eval_accuracy")
 # The run page shows the end of the log; reading more than this would only be thrown away.
 LOG_TAIL_BYTES = 64 * 1024
 
@@ -244,6 +246,13 @@ class TunixRun(models.Model):
                 metrics={k: v for k, v in final.items() if k != "dry_run"},
                 eval_status=EvalStatus.COMPLETED,
             )
+
+    @property
+    def headline_metrics(self) -> dict:
+        """Return the metrics a list of runs shows: the losses and accuracy, when recorded."""
+        scalars = self.scalar_metrics
+        headline = {k: scalars[k] for k in HEADLINE_METRICS if k in scalars}
+        return headline or scalars
 
     @property
     def scalar_metrics(self) -> dict:

@@ -206,3 +206,15 @@ def test_the_poll_reloads_the_page_once_the_run_has_finished(logged_in_client):
     )
 
     assert response["HX-Refresh"] == "true"
+
+
+def test_the_run_list_shows_the_headline_metrics_rounded(logged_in_client):
+    TunixRunFactory(
+        completed=True,
+        metrics={"loss": 2.946767568, "eval_loss": 2.9227, "step_seconds": 0.0131, "steps": 40},
+    )
+
+    html = logged_in_client.get("/runs/").content.decode()
+
+    assert "loss=2.9468, eval_loss=2.9227" in html
+    assert "step_seconds" not in html
