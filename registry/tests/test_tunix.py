@@ -5,8 +5,6 @@ import hashlib
 import io
 import json
 import shutil
-import threading
-import time
 import zipfile
 from io import StringIO
 from pathlib import Path
@@ -14,13 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from django.core.management import call_command
-from django.db import OperationalError, connection
 
 from registry.exceptions import PromotionError
 from registry.models import ModelVersion
 from registry.tests.factories import ModelArtifactFactory
 from runs.demo import write_tunix_demo_inputs
-from runs.models import TunixRun
+from runs.models import RunProgress, TunixRun
 from runs.tests.factories import TunixRunFactory
 
 TRAINER = "runs.trainers.tunix_lora_sft"
@@ -33,25 +30,24 @@ def work_off_the_queue() -> None:
     )
 
 
-def watch_run(run_id, seen: list, stop: threading.Event) -> None:
-    """Record (status, step) of a run as the worker executes it, from another connection."""
-    try:
-        while not stop.is_set():
-            try:
-                run = TunixRun.objects.filter(pk=run_id).values("status", "metrics").first()
-            except OperationalError:
-                run = None  # SQLite's shared in-memory test database locks a table briefly
-            if run:
-                seen.append((run["status"], run["metrics"].get("step")))
-            time.sleep(0.02)
-    finally:
-        connection.close()
+def record_what_the_database_holds(monkeypatch) -> list:
+    """Note the run's stored (status, step) each time the worker records progress."""
+    seen, report = [], RunProgress.report
+
+    def report_and_look(progress, metrics):
+        report(progress, metrics)
+        # The worker's own connection: another thread would lock SQLite's shared test database.
+        row = TunixRun.objects.values("status", "metrics").get(pk=progress.run.pk)
+        seen.append((row["status"], row["metrics"].get("step")))
+
+    monkeypatch.setattr(RunProgress, "report", report_and_look)
+    return seen
 
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_tunix_run_launched_over_the_api_trains_promotes_downloads_and_reloads(
-    curator_client, settings, downloads_enabled
+    curator_client, settings, downloads_enabled, monkeypatch
 ):
     from runs.tests.tunix_logits import adapter_logits, trained_logits
 
@@ -61,14 +57,9 @@ def test_a_tunix_run_launched_over_the_api_trains_promotes_downloads_and_reloads
         "/api/runs/launch", {"name": "tiny", "trainer": TRAINER, "config": config}, format="json"
     )
     assert launched.status_code == 201, launched.json()
-    run_id, seen, stop = launched.json()["id"], [], threading.Event()
-    watcher = threading.Thread(target=watch_run, args=(run_id, seen, stop))
-    watcher.start()
-    try:
-        work_off_the_queue()
-    finally:
-        stop.set()
-        watcher.join()
+    run_id, seen = launched.json()["id"], record_what_the_database_holds(monkeypatch)
+
+    work_off_the_queue()
 
     run = TunixRun.objects.get(pk=run_id)
     output = Path(run.output_dir)
