@@ -20,7 +20,13 @@ from registry.exceptions import (
     VersionImmutableError,
 )
 from registry.gates import parse_requirements, requirements_as_json
-from registry.labels import normalize_tags, repo_id_from_name, validate_label
+from registry.labels import (
+    LABEL_PATTERN,
+    REPO_ID_PATTERN,
+    normalize_tags,
+    repo_id_from_name,
+    validate_label,
+)
 from registry.layouts import locate_model
 from registry.storage import NO_PROGRESS, BlobStore, Progress, StoredDirectory
 from runs.lifecycle import RunStatus
@@ -190,6 +196,9 @@ class ModelArtifactManager(models.Manager.from_queryset(ModelArtifactQuerySet)):
 
     def get_by_repo_id(self, repo_id: str):
         """Return the artifact with Hub repo id `repo_id` (any case); raise DoesNotExist."""
+        if not REPO_ID_PATTERN.fullmatch(repo_id):
+            # Not a repo id at all (NUL bytes, slashes, 10 kB): no query, which might choke on it.
+            raise self.model.DoesNotExist(f"{repo_id[:200]!r} is not a repo id.")
         return self.get(repo_id__iexact=repo_id)
 
 
@@ -212,6 +221,11 @@ class ModelVersionQuerySet(models.QuerySet):
         are returned so that callers can answer that they are gone; versions that never became
         ready are not revisions.
         """
+        if not LABEL_PATTERN.fullmatch(revision):
+            # Labels, aliases and commit ids all have this shape; anything else names nothing.
+            raise RegistryError(
+                f"{artifact.name} has no revision {revision[:100]!r}.", code="revision_not_found"
+            )
         versions = self.filter(artifact=artifact, status__in=[READY, ARCHIVED])
         if COMMIT_ID.fullmatch(revision):
             found = versions.filter(commit=revision).first()
