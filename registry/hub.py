@@ -82,8 +82,9 @@ class HubError(RegistryError):
 def hub_error(status: int, message: str, *, code: str | None = None, commit: str | None = None):
     """Return an error the client can classify: the headers, and `{"error": ...}` as the body."""
     response = JsonResponse({"error": message}, status=status)
-    # Header values must be one line of latin-1; messages name user input, which may be neither.
-    response["X-Error-Message"] = " ".join(message.split()).encode("latin-1", "replace").decode()
+    # One line of ASCII: messages quote user input, and clients decode headers differently.
+    one_line = " ".join(message.split())
+    response["X-Error-Message"] = one_line.encode("ascii", "backslashreplace").decode()
     if code:
         response["X-Error-Code"] = code
     if commit:
