@@ -258,6 +258,8 @@ class HubView(APIView):
     ]
     permission_classes = [IsAuthenticated]
     content_negotiation_class = AnyContentNegotiation
+    # Hugging Face's protocol, documented in docs/hf_protocol.md, not in our OpenAPI schema.
+    schema = None
 
     def get_exception_handler(self):
         return hub_exception_handler

@@ -102,6 +102,17 @@ class ModelArtifact(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def hub_revision(self) -> str:
+        """Return the revision to suggest to Hub clients: `production` when that alias is set."""
+        if self.aliases.filter(name="production", version__isnull=False).exists():
+            return "production"
+        return "latest"
+
+    def hub_library(self) -> str | None:
+        """Return the library that loads the newest ready version (`peft`, `transformers`)."""
+        newest = self.versions.ready().order_by("-created_at", "-id").first()
+        return newest.library_name if newest else None
+
     @property
     def pipeline_tag(self) -> str | None:
         """Return the Hub pipeline for this model's task type, None when there is none."""
