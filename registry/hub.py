@@ -20,7 +20,7 @@ import hashlib
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.views.decorators.http import require_safe
 from rest_framework.authentication import (
     SessionAuthentication,
@@ -338,9 +338,12 @@ class ResolveView(HubView):
         return response
 
     def head(self, request, repo_id, revision, path):
-        # The same answer without the body (the WSGI server drops it): the client's HEAD must
-        # report the real size, or it writes an empty file.
-        return self.get(request, repo_id, revision, path)
+        # GET's answer and headers (Content-Length the real size: a HEAD reporting 0 makes the
+        # client write an empty file) without its body. Servers drop a HEAD's body, but some
+        # only after reading it: the client asks HEAD of every file, weights included.
+        response = self.get(request, repo_id, revision, path)
+        response.close()
+        return HttpResponse(status=response.status_code, headers=dict(response.items()))
 
 
 @require_safe
