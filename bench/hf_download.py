@@ -6,11 +6,12 @@
    a model with repo id `bench/big`, and points its `production` alias at it.
 2. Serves the app with gunicorn (`--workers` sync workers, as bench/download.py) on 127.0.0.1.
 3. Each round, with the page cache dropped before each measurement (root only; otherwise warm):
-   `cat blobs > /dev/null`, `curl -o /dev/null` of the version's ZIP, and
+   `cat blobs > /dev/null`, `curl -o /dev/null` of the version's ZIP, `curl` of each file through
+   `/hf/.../resolve/production/<path>` one after another (the protocol's server side alone), and
    `snapshot_download("bench/big", revision="production")` by the real huggingface_hub client with
    `HF_ENDPOINT` pointing at us, into an empty cache (timed inside the client process, import
    excluded; the client writes the files into its cache, as users' clients do). Then the same
-   three with a warm page cache.
+   four with a warm page cache.
 4. Prints medians, spread and the ratio of each download to `cat` of the same round (goal for the
    Hub protocol: >= 0.8x cold), and the gunicorn workers' peak resident memory.
 """
@@ -161,7 +162,8 @@ def main() -> None:
 
         can_drop = drop_caches()
         kinds = ["cold", "warm"] if can_drop else ["warm"]
-        samples = {kind: {"cat": [], "zip": [], "hf": []} for kind in kinds}
+        samples = {kind: {"cat": [], "zip": [], "curl_hf": [], "hf": []} for kind in kinds}
+        resolve_urls = [f"{base}/hf/bench/big/resolve/production/{path}" for path in data["files"]]
         for _ in range(args.rounds):
             for kind in kinds:
                 cold = kind == "cold"
@@ -174,6 +176,11 @@ def main() -> None:
                 assert received > size, "the zip must hold every byte"
                 samples[kind]["zip"].append(seconds)
                 drop_caches() if cold else None
+                # The protocol's file route alone, one file after another: the server's share.
+                samples[kind]["curl_hf"].append(
+                    sum(curl(url, data["token"])[0] for url in resolve_urls)
+                )
+                drop_caches() if cold else None
                 samples[kind]["hf"].append(timed_snapshot(base, data["token"], home)[0])
         peak = worker_peak_rss_kib(server.pid)
 
@@ -185,6 +192,7 @@ def main() -> None:
             for name, label in (
                 ("cat", "cat blobs > /dev/null"),
                 ("zip", "curl ZIP via gunicorn"),
+                ("curl_hf", "curl each file via /hf"),
                 ("hf", "snapshot_download via /hf"),
             ):
                 median = statistics.median(s[name])
