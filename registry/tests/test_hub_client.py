@@ -7,6 +7,7 @@ with its own HF_HOME; the server runs in this process (pytest-django's live_serv
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -17,7 +18,7 @@ from rest_framework.authtoken.models import Token
 
 from registry.models import ModelAlias, ModelVersion
 from registry.tests.factories import ModelArtifactFactory, promotable_run
-from runs.tests.factories import UserFactory
+from runs.tests.factories import TunixRunFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -308,3 +309,37 @@ def test_peft_config_resolves_through_the_registry(artifact, client_env):
     )
 
     assert out["result"] == ["LORA", "google/gemma-3-1b-it", 4]
+
+
+def test_a_tunix_adapter_loads_with_peft_through_the_registry(
+    artifact, client_env, runs_root, tunix_trained
+):
+    pytest.importorskip("peft", reason="peft is not installed")
+    output = runs_root / "trained"
+    shutil.copytree(tunix_trained["output"], output)
+    version, _ = ModelVersion.objects.promote(
+        artifact, TunixRunFactory(completed=True, output_dir=str(output))
+    )
+    ModelAlias.objects.point(artifact, "production", version)
+
+    # The adapter names its base by a local path, so only the adapter comes over HF_ENDPOINT.
+    out = run_client(
+        client_env,
+        f"""
+        import torch
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM
+        tokens = torch.arange(1, 17).reshape(1, 16)
+        def logits(adapter, **kwargs):
+            base = AutoModelForCausalLM.from_pretrained({str(tunix_trained["base"])!r})
+            model = PeftModel.from_pretrained(base, adapter, **kwargs).eval()
+            with torch.no_grad():
+                return model(tokens).logits
+        pulled = logits({REPO!r}, revision="production")
+        local = logits({str(output / "final_model")!r})
+        result = [float((pulled - local).abs().max()), float(local.abs().max())]
+        """,
+    )
+
+    difference, magnitude = out["result"]
+    assert (difference, magnitude > 0) == (0.0, True)
