@@ -186,6 +186,17 @@ def test_allow_patterns_fetch_only_matching_files(artifact, client_env):
     assert list(tree_digests(out["result"])) == ["adapter_config.json"]
 
 
+def test_a_paged_tree_listing_is_followed_to_the_end(artifact, client_env, monkeypatch):
+    from registry import hub
+
+    version = promote(artifact, seed=1, layout="full")
+    monkeypatch.setattr(hub, "TREE_PAGE_SIZE", 1)
+
+    out = snapshot(client_env, "latest")
+
+    assert tree_digests(out["result"]) == manifest_digests(version)
+
+
 def test_unknown_repo_raises_repository_not_found(artifact, client_env):
     promote(artifact, seed=1)
 
