@@ -72,6 +72,7 @@ per_model = {versions} // {models}
 ModelVersion.objects.bulk_create(
     ModelVersion(
         artifact=a, version=f"v{{n}}", status="ready", sha256=uuid.uuid4().hex * 2,
+        commit=uuid.uuid4().hex + uuid.uuid4().hex[:8],
         size_bytes=1000 * n, file_count=2, metrics_json={{"eval_loss": 1 / n}},
     )
     for a in artifacts for n in range(1, per_model + 1)

@@ -16,9 +16,17 @@ ERROR_NUL = "The request holds a NUL character (%00), which no name, label or pa
 FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
+# The Hugging Face Hub routes check their own paths (repo ids and revisions against their
+# patterns, files against the manifest) and must answer with the Hub's error headers, which the
+# client reads: a bare 400 would become "check your connection". Their query, cookies and headers
+# are still checked here.
+PATHS_CHECKED_BY_THEIR_VIEWS = ("/hf/",)
+
+
 def holds_nul(request) -> bool:
     """Return whether the path, query string, a cookie, a header or a form field holds a NUL."""
-    if NUL in request.path or NUL in request.path_info:
+    path_checked_here = not request.path_info.startswith(PATHS_CHECKED_BY_THEIR_VIEWS)
+    if path_checked_here and (NUL in request.path or NUL in request.path_info):
         return True
     if querydict_holds_nul(request.GET):
         return True

@@ -19,6 +19,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include(router.urls)),
+    # The Hugging Face Hub file protocol: clients set HF_ENDPOINT=http://host:8000/hf.
+    path("hf/", include("registry.hub_urls")),
 ]
 
 handler404 = "config.http_errors.not_found"

@@ -37,9 +37,9 @@ class ModelVersionInline(admin.TabularInline):
 class ModelArtifactAdmin(admin.ModelAdmin):
     """Model families with their versions inline."""
 
-    list_display = ["name", "task_type", "version_count", "updated_at"]
+    list_display = ["name", "repo_id", "task_type", "version_count", "updated_at"]
     list_filter = ["task_type"]
-    search_fields = ["name", "description"]
+    search_fields = ["name", "repo_id", "description"]
     readonly_fields = ["created_at", "updated_at"]
     inlines = [ModelVersionInline]
 
@@ -76,7 +76,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "created_at",
     ]
     list_filter = ["status", "artifact__task_type", "layout"]
-    search_fields = ["artifact__name", "=sha256", "sha256__startswith", "version"]
+    search_fields = ["artifact__name", "=sha256", "sha256__startswith", "=commit", "version"]
     list_select_related = ["artifact", "source_run"]
     inlines = [ModelFileInline]
     actions = ["verify_selected"]
@@ -86,6 +86,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "status",
         "layout",
         "sha256",
+        "commit",
         "size_bytes",
         "file_count",
         "storage_uri",

@@ -1,6 +1,7 @@
 """Forms for pages and the admin; refusals from the registry become form errors here."""
 
 from django import forms
+from django.db import IntegrityError, transaction
 
 from registry.exceptions import RegistryError
 from registry.models import ModelArtifact, ModelVersion
@@ -44,11 +45,11 @@ class PromoteRunForm(forms.Form):
 
 
 class ModelArtifactForm(forms.ModelForm):
-    """Create a model: name (unique ignoring case), description, task type."""
+    """Create a model: name (unique ignoring case), repo id (made from the name if empty), ..."""
 
     class Meta:
         model = ModelArtifact
-        fields = ["name", "description", "task_type"]
+        fields = ["name", "repo_id", "description", "task_type"]
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
 
     def save(self, commit: bool = True) -> ModelArtifact:
@@ -68,3 +69,24 @@ class TagsForm(forms.Form):
             self.add_error("tags", exc.message)
             return False
         return True
+
+
+class RepoIdForm(forms.ModelForm):
+    """Change a model's Hub repo id (unique ignoring case; clients using the old one break)."""
+
+    class Meta:
+        model = ModelArtifact
+        fields = ["repo_id"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["repo_id"].required = True
+
+    def save(self, commit: bool = True) -> ModelArtifact:
+        """Save the new repo id; a clash with a model saved meanwhile becomes a form error."""
+        try:
+            with transaction.atomic():
+                return super().save(commit=commit)
+        except IntegrityError:
+            self.add_error("repo_id", "A model with this repo id already exists (ignoring case).")
+            return self.instance

@@ -35,3 +35,42 @@ def normalize_tags(tags) -> list[str]:
         if tag not in result:
             result.append(tag)
     return result
+
+
+# The Hub's rule for a repo id (huggingface_hub's validate_repo_id): `name` or `namespace/name`,
+# each part 1 to 96 of these characters, not starting or ending with `.` or `-`.
+REPO_ID_PART = r"[A-Za-z0-9_](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?"
+REPO_ID_PATTERN = re.compile(rf"(?:{REPO_ID_PART}/)?{REPO_ID_PART}")
+REPO_ID_MAX_LENGTH = 96 * 2 + 1
+# `/hf/api/...` is the protocol's own prefix: a namespace `api` would shadow it.
+RESERVED_REPO_NAMESPACES = frozenset({"api"})
+ERROR_REPO_ID_SHAPE = (
+    "The repo id {value!r} is not allowed: use `name` or `namespace/name`, each 1 to 96 letters, "
+    "digits, '.', '_' or '-', not starting or ending with '.' or '-', without '--' or '..'."
+)
+ERROR_REPO_ID_RESERVED = "The repo id {value!r} is reserved: {namespace!r} cannot be a namespace."
+
+
+def validate_repo_id(value) -> str:
+    """Return `value` if it is a valid Hub repo id; raise RegistryError naming the rule."""
+    if (
+        not isinstance(value, str)
+        or not REPO_ID_PATTERN.fullmatch(value)
+        or "--" in value
+        or ".." in value
+    ):
+        raise RegistryError(ERROR_REPO_ID_SHAPE.format(value=value), code="invalid_repo_id")
+    namespace = value.split("/")[0] if "/" in value else ""
+    if namespace.lower() in RESERVED_REPO_NAMESPACES:
+        raise RegistryError(
+            ERROR_REPO_ID_RESERVED.format(value=value, namespace=namespace),
+            code="invalid_repo_id",
+        )
+    return value
+
+
+def repo_id_from_name(name: str) -> str:
+    """Return a repo id made from a model name: lower case, runs of anything else become `-`."""
+    slug = re.sub(r"[^a-z0-9._]+", "-", name.lower())
+    slug = re.sub(r"\.{2,}", ".", slug).strip("-.")[:96].strip("-.")
+    return slug or "model"

@@ -20,7 +20,13 @@ from registry.exceptions import (
     VersionImmutableError,
 )
 from registry.gates import parse_requirements, requirements_as_json
-from registry.labels import normalize_tags, validate_label
+from registry.labels import (
+    LABEL_PATTERN,
+    REPO_ID_PATTERN,
+    normalize_tags,
+    repo_id_from_name,
+    validate_label,
+)
 from registry.layouts import locate_model
 from registry.storage import NO_PROGRESS, BlobIdentity, BlobStore, Progress, StoredDirectory
 from runs.lifecycle import RunStatus
@@ -28,6 +34,9 @@ from runs.lifecycle import RunStatus
 READY = "ready"
 # How soon after a blob file changed a hash check is too close to trust the file's identity alone.
 RACY_SECONDS = 0.05
+ARCHIVED = "archived"
+# A Hub commit id: clients treat a revision of this shape as immutable and skip asking for it.
+COMMIT_ID = re.compile(r"[0-9a-f]{40}")
 AUTO_LABEL = re.compile(r"^v(\d+)$")
 ERROR_RUN_NOT_COMPLETED = "Run {run} is {status}; only completed runs can be promoted."
 ERROR_RUN_FAILED = (
@@ -49,6 +58,17 @@ ERROR_SAME_CONTENT = (
     "same bytes is what aliases are for."
 )
 ERROR_BLOBS_VANISHED = "Stored blobs vanished before the version was recorded: {paths}. Retry."
+
+
+def version_commit(artifact_id: int, label: str, digest: str) -> str:
+    """Return a version's Hub commit id: 40 hex digits naming this model, label and content.
+
+    Labels are unique within a model and the digest pins the bytes, so an id never names two
+    different contents. Migration 0006 copies this formula for versions promoted before it.
+    """
+    return hashlib.sha1(  # noqa: S324 (an identifier shaped like a git commit, not a signature)
+        f"tunix-rt version\0{artifact_id}\0{label}\0{digest}".encode()
+    ).hexdigest()
 
 
 @functools.cache
@@ -135,22 +155,53 @@ class ModelArtifactManager(models.Manager.from_queryset(ModelArtifactQuerySet)):
     """Find artifacts by name, ignoring case as the uniqueness rule does."""
 
     def create_artifact(self, **fields):
-        """Validate and create an artifact; a name taken meanwhile is a `name_taken` refusal."""
+        """Validate and create an artifact; a name taken meanwhile is a `name_taken` refusal.
+
+        Without a repo id, one is made from the name (`gemma3-1b-tunix-sft`, then `-2`, ...).
+        """
         artifact = self.model(**fields)
+        if not artifact.repo_id:
+            artifact.repo_id = self.free_repo_id(artifact.name)
         artifact.full_clean()
         try:
             with transaction.atomic():
                 artifact.save()
         except IntegrityError:
+            if self.filter(repo_id__iexact=artifact.repo_id).exists():
+                raise RegistryError(
+                    f"A model with the repo id {artifact.repo_id!r} already exists.",
+                    code="repo_id_taken",
+                ) from None
             raise RegistryError(
                 f"A model named {artifact.name!r} already exists (ignoring case).",
                 code="name_taken",
             ) from None
         return artifact
 
+    def free_repo_id(self, name: str) -> str:
+        """Return a repo id made from `name` that no model holds yet (ignoring case)."""
+        base = repo_id_from_name(name)
+        taken = {
+            repo_id.lower()
+            for repo_id in self.filter(repo_id__istartswith=base).values_list("repo_id", flat=True)
+        }
+        candidate, number = base, 1
+        while candidate.lower() in taken:
+            number += 1
+            suffix = f"-{number}"
+            candidate = base[: 96 - len(suffix)] + suffix
+        return candidate
+
     def get_by_name(self, name: str):
         """Return the artifact named `name` (any case); raise DoesNotExist."""
         return self.get(name__iexact=name)
+
+    def get_by_repo_id(self, repo_id: str):
+        """Return the artifact with Hub repo id `repo_id` (any case); raise DoesNotExist."""
+        if not REPO_ID_PATTERN.fullmatch(repo_id):
+            # Not a repo id at all (NUL bytes, slashes, 10 kB): no query, which might choke on it.
+            raise self.model.DoesNotExist(f"{repo_id[:200]!r} is not a repo id.")
+        return self.get(repo_id__iexact=repo_id)
 
 
 class ModelVersionQuerySet(models.QuerySet):
@@ -163,6 +214,41 @@ class ModelVersionQuerySet(models.QuerySet):
     def for_artifact(self, artifact):
         """Return the versions of `artifact`, newest first."""
         return self.filter(artifact=artifact).order_by("-created_at", "-id")
+
+    def at_revision(self, artifact, revision: str):
+        """Return the version of `artifact` a Hub revision names; raise `revision_not_found`.
+
+        In order: a commit id; an alias (`latest` is the newest ready version; `main` is the
+        alias `main` when the model has one, else `latest`); a version label. Archived versions
+        are returned so that callers can answer that they are gone; versions that never became
+        ready are not revisions.
+        """
+        if not LABEL_PATTERN.fullmatch(revision):
+            # Labels, aliases and commit ids all have this shape; anything else names nothing.
+            raise RegistryError(
+                f"{artifact.name} has no revision {revision[:100]!r}.", code="revision_not_found"
+            )
+        versions = self.filter(artifact=artifact, status__in=[READY, ARCHIVED])
+        if COMMIT_ID.fullmatch(revision):
+            found = versions.filter(commit=revision).first()
+            if found is not None:
+                return found
+        aliases = artifact.aliases
+        name = revision
+        if revision == "main" and not aliases.filter(name="main").exists():
+            name = "latest"
+        try:
+            return aliases.resolve(artifact, name)
+        except RegistryError:
+            pass  # not an alias (or one pointing nowhere): perhaps a label
+        found = versions.filter(version=revision).first()
+        if found is None:
+            raise RegistryError(
+                f"{artifact.name} has no revision {revision!r}: it is no version label, alias or "
+                "commit id of this model.",
+                code="revision_not_found",
+            )
+        return found
 
     def search(
         self,
@@ -395,6 +481,7 @@ class ModelVersionManager(models.Manager):
                 provenance_json=provenance,
                 storage_uri=stored.uri,
                 sha256=stored.digest,
+                commit=version_commit(locked.pk, label, stored.digest),
                 size_bytes=stored.size,
                 file_count=len(stored.manifest),
                 tags=tags,

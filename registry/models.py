@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from registry.exceptions import BlobCorruptedError, RegistryError, VersionImmutableError
 from registry.gates import parse_requirements
-from registry.labels import normalize_tags
+from registry.labels import REPO_ID_MAX_LENGTH, normalize_tags, validate_repo_id
 from registry.managers import (
     AppendOnlyQuerySet,
     BlobCheckManager,
@@ -37,12 +37,43 @@ ERROR_IMMUTABLE = (
     "Promote a new version instead."
 )
 ERROR_UNDELETABLE = "Version {label} is ready; promoted versions are never deleted."
+# What the Hub file protocol reports a version as: its layout's library, its task's pipeline.
+LIBRARY_BY_LAYOUT = {"lora_adapter": "peft", "full_model": "transformers"}
+PIPELINE_BY_TASK = {
+    "causal-lm": "text-generation",
+    "chat": "text-generation",
+    "text-generation": "text-generation",
+    "classification": "text-classification",
+    "text-classification": "text-classification",
+}
+
+
+def check_repo_id(value: str) -> None:
+    """Validate a repo id for forms and the admin (the rule itself lives in registry.labels)."""
+    try:
+        validate_repo_id(value)
+    except RegistryError as exc:
+        raise ValidationError(exc.message, code=exc.code) from None
 
 
 class ModelArtifact(models.Model):
     """A model family, such as "Gemma3-1B Tunix SFT", whose builds are its versions."""
 
     name = models.CharField(max_length=200)
+    # Names hold spaces; the Hub file protocol (HF_ENDPOINT) needs an id like `acme/gemma-sft`.
+    # Empty only for rows made in bulk; such a model is not served over the protocol. NULL, not
+    # "", so that any number of them can share the unique constraint.
+    repo_id = models.CharField(  # noqa: DJ001
+        "repo id",
+        max_length=REPO_ID_MAX_LENGTH,
+        null=True,
+        blank=True,
+        validators=[check_repo_id],
+        help_text=(
+            "The id huggingface_hub clients use (HF_ENDPOINT): `name` or `namespace/name`. "
+            "Changing it breaks clients that use the old one."
+        ),
+    )
     description = models.TextField(blank=True)
     task_type = models.CharField(
         max_length=64, blank=True, help_text="For example causal-lm, chat, classification."
@@ -73,10 +104,31 @@ class ModelArtifact(models.Model):
                 name="registry_modelartifact_name_ci_unique",
                 violation_error_message="A model with this name already exists (ignoring case).",
             ),
+            models.UniqueConstraint(
+                Lower("repo_id"),
+                name="registry_modelartifact_repo_id_ci_unique",
+                violation_error_message="A model with this repo id already exists (ignoring case).",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def hub_revision(self) -> str:
+        """Return the revision to suggest to Hub clients: `production` when that alias is set."""
+        if self.aliases.filter(name="production", version__isnull=False).exists():
+            return "production"
+        return "latest"
+
+    def hub_library(self) -> str | None:
+        """Return the library that loads the newest ready version (`peft`, `transformers`)."""
+        newest = self.versions.ready().order_by("-created_at", "-id").first()
+        return newest.library_name if newest else None
+
+    @property
+    def pipeline_tag(self) -> str | None:
+        """Return the Hub pipeline for this model's task type, None when there is none."""
+        return PIPELINE_BY_TASK.get(self.task_type.strip().lower())
 
 
 class VersionStatus(models.TextChoices):
@@ -113,6 +165,9 @@ class ModelVersion(models.Model):
     provenance_json = models.JSONField(default=dict, blank=True)
     storage_uri = models.CharField(max_length=1024, blank=True)
     sha256 = models.CharField(max_length=64, db_index=True, blank=True)
+    # The Hub file protocol's commit id: clients key their cache on it, so it names these bytes of
+    # this version for ever (see version_commit()).
+    commit = models.CharField(max_length=40, unique=True, editable=False)
     size_bytes = models.BigIntegerField(default=0)
     file_count = models.PositiveIntegerField(default=0)
     tags = models.JSONField(default=list, blank=True)
@@ -171,6 +226,11 @@ class ModelVersion(models.Model):
     @property
     def is_ready(self) -> bool:
         return self.status == VersionStatus.READY
+
+    @property
+    def library_name(self) -> str | None:
+        """Return the library that loads this version (`peft`, `transformers`), None if unknown."""
+        return LIBRARY_BY_LAYOUT.get(self.layout)
 
     @property
     def short_digest(self) -> str:

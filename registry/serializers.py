@@ -65,6 +65,7 @@ class ModelArtifactSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "name",
+            "repo_id",
             "description",
             "task_type",
             "keep_last_versions",
@@ -91,11 +92,13 @@ class ModelArtifactCreateSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "name",
+            "repo_id",
             "description",
             "task_type",
             "keep_last_versions",
             "requires_completed_eval",
         ]
+        extra_kwargs = {"repo_id": {"required": False, "allow_null": True}}
 
     def validate(self, attrs: dict) -> dict:
         # The model's own rules (case-insensitive uniqueness included) as field errors.
@@ -147,6 +150,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "status",
             "layout",
             "sha256",
+            "commit",
             "size_bytes",
             "file_count",
             "storage_uri",

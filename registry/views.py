@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from registry.exceptions import RegistryError
-from registry.forms import ModelArtifactForm, PromoteRunForm, TagsForm
+from registry.forms import ModelArtifactForm, PromoteRunForm, RepoIdForm, TagsForm
 from registry.models import AliasChange, EventKind, ModelArtifact, ModelVersion, RegistryEvent
 from runs.models import TunixRun
 
@@ -69,12 +69,17 @@ def artifact_detail(request, artifact_id):
     artifact = get_object_or_404(ModelArtifact, pk=artifact_id)
     context = artifact_context(request, artifact)
     template = "registry/modelartifact_detail.html"
-    if request.htmx and request.htmx.target in ("version-table", "event-list", "force-field"):
+    if request.htmx and request.htmx.target in (
+        "version-table",
+        "event-list",
+        "force-field",
+        "hub-access",
+    ):
         template += "#" + request.htmx.target
     return render(request, template, context)
 
 
-def artifact_context(request, artifact, *, promote_form=None) -> dict:
+def artifact_context(request, artifact, *, promote_form=None, repo_id_form=None) -> dict:
     """What the model page shows: versions (filtered), aliases, timeline, events, forms."""
     search = {
         "metric": request.GET.get("metric", "").strip(),
@@ -114,7 +119,48 @@ def artifact_context(request, artifact, *, promote_form=None) -> dict:
         "kind": kind,
         "promote_form": promote_form or PromoteRunForm(initial={"artifact": artifact.pk}),
         "force_run": failed_run(request.GET.get("run")),
+        **hub_context(request, artifact, repo_id_form),
     }
+
+
+def hub_context(request, artifact, repo_id_form=None) -> dict:
+    """What the "Use with huggingface_hub" section shows: the endpoint, revision, repo id form."""
+    return {
+        "artifact": artifact,
+        "hf_endpoint": request.build_absolute_uri("/hf"),
+        "hub_revision": artifact.hub_revision(),
+        "hub_library": artifact.hub_library(),
+        "repo_id_form": repo_id_form or RepoIdForm(instance=artifact),
+    }
+
+
+@login_required
+@require_POST
+@permission_required("registry.change_modelartifact", raise_exception=True)
+def artifact_repo_id(request, artifact_id):
+    """Change a model's repo id; the section comes back, with the refusal if any."""
+    artifact = get_object_or_404(ModelArtifact, pk=artifact_id)
+    form = RepoIdForm(request.POST, instance=artifact)
+    saved = form.is_valid() and form.save() and not form.errors
+    if request.htmx:
+        if not saved:
+            artifact.refresh_from_db()  # show the id still in force beside the refusal
+        return render(
+            request,
+            "registry/modelartifact_detail.html#hub-access",
+            hub_context(request, artifact, form),
+            status=200 if saved else 400,
+        )
+    if saved:
+        messages.success(request, f"The repo id is now {artifact.repo_id}.")
+        return redirect("registry:artifact-detail", artifact_id=artifact.pk)
+    artifact.refresh_from_db()
+    return render(
+        request,
+        "registry/modelartifact_detail.html",
+        artifact_context(request, artifact, repo_id_form=form),
+        status=400,
+    )
 
 
 def failed_run(run_id: str | None) -> TunixRun | None:

@@ -13,6 +13,7 @@ class ModelArtifactFactory(factory.django.DjangoModelFactory):
         model = ModelArtifact
 
     name = factory.Sequence(lambda n: f"Gemma3-1B Tunix SFT {n}")
+    repo_id = factory.Sequence(lambda n: f"acme/gemma3-1b-sft-{n}")
     description = "Supervised fine-tunes of Gemma 3 1B."
     task_type = "causal-lm"
 

@@ -207,6 +207,8 @@ def plausible_values(template: str, *, run, version, job) -> dict:
         "artifact_id": str(version.artifact_id),
         "job_id": str(job.pk),
         "alias": "latest",
+        "repo_id": version.artifact.repo_id,
+        "revision": "latest",
         "path": "adapter_config.json",
         "object_id": "1",
         "content_type_id": "1",

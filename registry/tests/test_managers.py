@@ -508,3 +508,72 @@ def test_a_final_model_symlinked_outside_is_not_followed(tmp_path):
 
     assert excinfo.value.code in ("nothing_promotable", "symlink_refused")
     assert ModelVersion.objects.count() == 0
+
+
+# ---- Hub repo ids and revisions -----------------------------------------------------------------
+
+
+def test_a_new_model_gets_a_repo_id_from_its_name():
+    from registry.models import ModelArtifact
+
+    artifact = ModelArtifact.objects.create_artifact(name="Gemma3-1B Tunix SFT")
+
+    assert artifact.repo_id == "gemma3-1b-tunix-sft"
+
+
+def test_a_repo_id_made_from_a_name_skips_taken_ones():
+    from registry.models import ModelArtifact
+
+    ModelArtifactFactory(repo_id="Gemma-SFT")
+
+    artifact = ModelArtifact.objects.create_artifact(name="gemma sft")
+
+    assert artifact.repo_id == "gemma-sft-2"
+
+
+def test_a_repo_id_taken_in_another_case_is_refused():
+    from django.core.exceptions import ValidationError
+
+    from registry.models import ModelArtifact
+
+    ModelArtifactFactory(repo_id="acme/gemma")
+
+    with pytest.raises(ValidationError):
+        ModelArtifact.objects.create_artifact(name="other", repo_id="ACME/Gemma")
+
+
+def test_revision_prefers_an_alias_to_a_label_of_the_same_name():
+    artifact = ModelArtifactFactory()
+    ModelVersion.objects.promote(artifact, promotable_run(seed=1), version="stable")
+    second, _ = ModelVersion.objects.promote(artifact, promotable_run(seed=2))
+    artifact.aliases.point(artifact, "stable", second)
+
+    assert ModelVersion.objects.at_revision(artifact, "stable") == second
+
+
+def test_revision_by_commit_id_finds_only_that_models_version():
+    artifact, other = ModelArtifactFactory(), ModelArtifactFactory()
+    theirs, _ = ModelVersion.objects.promote(other, promotable_run(seed=1))
+    ModelVersion.objects.promote(artifact, promotable_run(seed=1))
+
+    with pytest.raises(RegistryError) as refused:
+        ModelVersion.objects.at_revision(artifact, theirs.commit)
+
+    assert refused.value.code == "revision_not_found"
+
+
+def test_main_is_latest_without_an_alias_named_main():
+    artifact = ModelArtifactFactory()
+    ModelVersion.objects.promote(artifact, promotable_run(seed=1))
+    newest, _ = ModelVersion.objects.promote(artifact, promotable_run(seed=2))
+
+    assert ModelVersion.objects.at_revision(artifact, "main") == newest
+
+
+def test_a_commit_id_is_recorded_at_promotion_and_never_changes():
+    artifact = ModelArtifactFactory()
+    version, _ = ModelVersion.objects.promote(artifact, promotable_run(seed=1))
+    version.commit = "f" * 40
+
+    with pytest.raises(VersionImmutableError):
+        version.save()

@@ -282,3 +282,56 @@ def test_the_models_page_pages_through_a_thousand_models(logged_in, django_asser
     assert "Page 1 of 40" in first.content.decode()
     assert "model-0999" in last.content.decode()
     assert "model-0000" not in last.content.decode()
+
+
+# ---- the model page's Hub section ---------------------------------------------------------------
+
+
+def test_model_page_shows_the_lines_to_pull_the_production_version(logged_in):
+    artifact = ModelArtifactFactory(repo_id="acme/gemma-sft")
+    version = promote(artifact, seed=1, metrics={})
+    ModelAlias.objects.point(artifact, "production", version)
+
+    page = logged_in.get(f"/registry/{artifact.pk}/").content.decode()
+
+    assert 'snapshot_download("acme/gemma-sft", revision="production")' in page
+    assert "export HF_ENDPOINT=http://testserver/hf" in page
+    assert 'PeftModel.from_pretrained(base_model, "acme/gemma-sft", revision="production")' in page
+
+
+def test_a_curator_changes_the_repo_id(client, curators_group):
+    curator = UserFactory()
+    curator.groups.add(curators_group)
+    client.force_login(curator)
+    artifact = ModelArtifactFactory(repo_id="acme/old")
+
+    client.post(f"/registry/{artifact.pk}/repo-id", {"repo_id": "acme/new"})
+
+    artifact.refresh_from_db()
+    assert artifact.repo_id == "acme/new"
+
+
+def test_an_invalid_repo_id_is_refused_beside_the_field(client, curators_group):
+    curator = UserFactory()
+    curator.groups.add(curators_group)
+    client.force_login(curator)
+    artifact = ModelArtifactFactory(repo_id="acme/old")
+
+    response = client.post(
+        f"/registry/{artifact.pk}/repo-id", {"repo_id": "acme/bad--id"}, HTTP_HX_REQUEST="true"
+    )
+
+    artifact.refresh_from_db()
+    assert (response.status_code, artifact.repo_id) == (400, "acme/old")
+    assert (
+        'id="hub-access"' in response.content.decode() and "<html" not in response.content.decode()
+    )
+
+
+def test_a_reader_cannot_change_the_repo_id(logged_in):
+    artifact = ModelArtifactFactory(repo_id="acme/old")
+
+    response = logged_in.post(f"/registry/{artifact.pk}/repo-id", {"repo_id": "acme/new"})
+
+    artifact.refresh_from_db()
+    assert (response.status_code, artifact.repo_id) == (403, "acme/old")
