@@ -219,3 +219,25 @@ def test_over_http_a_changed_blob_ends_the_transfer_short_of_its_content_length(
     with pytest.raises((http.client.IncompleteRead, TimeoutError)):
         response.read()
     connection.close()
+
+
+def test_a_hub_download_of_a_changed_blob_is_cut_short(curator_client, version):
+    flip_a_byte(blob_of(version))
+    repo_id = version.artifact.repo_id
+
+    response = curator_client.get(f"/hf/{repo_id}/resolve/{version.version}/{WEIGHTS}")
+    received = consume(response)
+
+    assert len(received) < int(response["Content-Length"])
+    assert download_failures(version).count() == 1
+
+
+def test_after_a_mismatch_the_hub_refuses_the_file_with_its_error_headers(curator_client, version):
+    flip_a_byte(blob_of(version))
+    repo_id = version.artifact.repo_id
+    consume(curator_client.get(f"/hf/{repo_id}/resolve/{version.version}/{WEIGHTS}"))
+
+    response = curator_client.head(f"/hf/{repo_id}/resolve/{version.version}/{WEIGHTS}")
+
+    assert response.status_code == 409
+    assert WEIGHTS in response["X-Error-Message"]
