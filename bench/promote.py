@@ -88,7 +88,9 @@ def child(run_dir: str, artifact_name: str) -> None:
     from registry.storage import BlobStore
     from runs.models import TunixRun
 
-    artifact, _ = ModelArtifact.objects.get_or_create(name=artifact_name)
+    artifact = ModelArtifact.objects.filter(
+        name__iexact=artifact_name
+    ).first() or ModelArtifact.objects.create_artifact(name=artifact_name)
     run = TunixRun.objects.filter(output_dir=run_dir).first()
     if run is None:
         run = TunixRun.objects.register_directory(run_dir, name="bench-run")

@@ -16,7 +16,8 @@ ERROR_LABEL_RESERVED = "The {what} {value!r} is reserved."
 def validate_label(value, *, what: str = "version label") -> str:
     """Return `value` if it is a valid label or tag; raise RegistryError naming the rule."""
     code = "invalid_" + what.split()[-1]
-    if not isinstance(value, str) or not LABEL_PATTERN.match(value):
+    # fullmatch: `$` alone would let a trailing newline through ("v1\n").
+    if not isinstance(value, str) or not LABEL_PATTERN.fullmatch(value):
         raise RegistryError(ERROR_LABEL_SHAPE.format(what=what, value=value), code=code)
     if value in RESERVED_LABELS:
         raise RegistryError(ERROR_LABEL_RESERVED.format(what=what, value=value), code=code)

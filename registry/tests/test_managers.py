@@ -106,7 +106,9 @@ def test_a_duplicate_label_is_refused():
     assert ModelVersion.objects.count() == 1
 
 
-@pytest.mark.parametrize("label", ["../x", "a/b", "", "x" * 65, "latest", "..", "has space"])
+@pytest.mark.parametrize(
+    "label", ["../x", "a/b", "", "x" * 65, "latest", "..", "has space", "v1\n"]
+)
 def test_a_path_like_empty_or_long_label_is_refused(label):
     with pytest.raises(RegistryError) as excinfo:
         ModelVersion.objects.promote(ModelArtifactFactory(), promotable_run(), version=label)
