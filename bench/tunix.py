@@ -27,7 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+# bench/ is the script's own directory. (This file's name shadows the `tunix` package there:
+# nothing in this process imports Tunix; the training runs in child processes.)
+from download import BASE_DIR, manage
 
 BARE = """
 import json, sys, time
@@ -49,17 +51,6 @@ def environment(workdir: Path) -> dict:
         "ALLOWED_HOSTS": "testserver,127.0.0.1,localhost",
         "JAX_PLATFORMS": "cpu",
     }
-
-
-def manage(env: dict, *args: str) -> str:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=BASE_DIR,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
 
 
 def bare_round(env: dict, config: dict, output: Path) -> tuple[float, dict, float]:
