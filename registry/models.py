@@ -9,6 +9,7 @@ from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from registry.choices import AliasChangeKind, EventKind, VersionStatus
 from registry.exceptions import BlobCorruptedError, RegistryError, VersionImmutableError
 from registry.gates import parse_requirements
 from registry.labels import REPO_ID_MAX_LENGTH, normalize_tags, validate_repo_id
@@ -129,15 +130,6 @@ class ModelArtifact(models.Model):
     def pipeline_tag(self) -> str | None:
         """Return the Hub pipeline for this model's task type, None when there is none."""
         return PIPELINE_BY_TASK.get(self.task_type.strip().lower())
-
-
-class VersionStatus(models.TextChoices):
-    # A row is `created` only inside the promotion transaction that makes it `ready`.
-    CREATED = "created", "Created"
-    READY = "ready", "Ready"
-    FAILED = "failed", "Failed"
-    # Retired by the model's retention policy: the row and its provenance stay, the bytes go.
-    ARCHIVED = "archived", "Archived"
 
 
 class ModelVersion(models.Model):
@@ -579,13 +571,6 @@ class ModelAlias(models.Model):
         return unmet
 
 
-class AliasChangeKind(models.TextChoices):
-    SET = "set", "Set"
-    MOVE = "move", "Move"
-    REMOVE = "remove", "Remove"
-    GATE_CHANGE = "gate_change", "Gate change"
-
-
 class AliasChange(AppendOnlyModel):
     """One entry of an alias's history: which version it pointed at from when, who moved it, why."""
 
@@ -614,15 +599,6 @@ class AliasChange(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.alias} {self.kind} at {self.at:%Y-%m-%d %H:%M}"
-
-
-class EventKind(models.TextChoices):
-    PROMOTION = "promotion", "Promotion"
-    TAG_CHANGE = "tag_change", "Tag change"
-    ALIAS_MOVE = "alias_move", "Alias move"
-    GATE_CHANGE = "gate_change", "Gate change"
-    VERIFICATION = "verification", "Verification"
-    ARCHIVE = "archive", "Archive"
 
 
 class RegistryEvent(AppendOnlyModel):

@@ -8,9 +8,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
+from registry.choices import EventKind
 from registry.exceptions import RegistryError
 from registry.forms import ModelArtifactForm, PromoteRunForm, RepoIdForm, TagsForm
-from registry.models import AliasChange, EventKind, ModelArtifact, ModelVersion, RegistryEvent
+from registry.models import AliasChange, ModelArtifact, ModelVersion, RegistryEvent
 from runs.models import TunixRun
 
 MODELS_PER_PAGE = 25

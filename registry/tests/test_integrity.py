@@ -10,8 +10,9 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from registry.choices import EventKind
 from registry.exceptions import BlobCorruptedError
-from registry.models import BlobCheck, EventKind, ModelAlias, ModelVersion, RegistryEvent
+from registry.models import BlobCheck, ModelAlias, ModelVersion, RegistryEvent
 from registry.storage import BlobStore
 from registry.tests.factories import ModelArtifactFactory, promotable_run
 from runs.tests.factories import UserFactory
