@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from runs.execution import ERROR_NAME, describe_failure
 from runs.lifecycle import EvalStatus, RunStatus
-from runs.managers import inputs_named_by
 from runs.models import TunixRun
 from tuning.models import JobStatus
 from tuning.search_space import to_ray
@@ -44,19 +43,13 @@ def make_callbacks(job):
             self.finished = 0
 
         def on_trial_start(self, iteration, trials, trial, **info):
-            run_id = trial_run_id(job.pk, trial.trial_id)
-            number = len(self.trials) + 1
-            run = TunixRun.objects.create(
-                id=run_id,
-                name=f"{job.name} · trial {number}",
+            run = TunixRun.objects.start_trial(
+                run_id=trial_run_id(job.pk, trial.trial_id),
+                name=f"{job.name} · trial {len(self.trials) + 1}",
                 trainer=job.trainer,
                 config={**job.base_config, **trial.config},
-                **inputs_named_by(job.base_config),
-                output_dir=str(settings.RUNS_ROOT / str(run_id)),
-                status=RunStatus.PENDING,
                 worker=f"ray:{trial.trial_id}",
             )
-            run.record_progress(status=RunStatus.RUNNING)
             self.trials[trial.trial_id] = job.trials.create(
                 run=run, params=trial.config, status=RunStatus.RUNNING, ray_trial_id=trial.trial_id
             )

@@ -115,6 +115,26 @@ def test_the_database_refuses_an_unknown_run_status():
         TunixRunFactory(status="paused")
 
 
+def test_start_trial_creates_a_running_run_under_the_runs_root(settings):
+    run_id = "5f0c5a57-3b5e-4d8e-9a52-6f0d6a4b8f10"
+
+    run = TunixRun.objects.start_trial(
+        run_id=run_id,
+        name="search · trial 1",
+        trainer="runs.trainers.lora_demo",
+        config={"steps": 10, "dataset": "demo.jsonl"},
+        worker="ray:abc_00000",
+    )
+
+    run.refresh_from_db()
+    assert str(run.pk) == run_id
+    assert run.status == RunStatus.RUNNING
+    assert run.started_at is not None
+    assert run.output_dir == str(settings.RUNS_ROOT / run_id)
+    assert run.dataset_id == "demo.jsonl"
+    assert run.worker == "ray:abc_00000"
+
+
 def test_the_cancel_watch_sees_a_cancel_made_elsewhere():
     run = TunixRunFactory(status=RunStatus.RUNNING)
     watch = run.cancel_watch()
