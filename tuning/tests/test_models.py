@@ -4,7 +4,7 @@ from django.db import IntegrityError, transaction
 from runs.lifecycle import RunStatus
 from runs.tests.factories import TunixRunFactory
 from tuning.exceptions import TuningError
-from tuning.models import JobStatus, TuningJob
+from tuning.models import JobStatus
 from tuning.tests.factories import TuningJobFactory
 
 pytestmark = pytest.mark.django_db
@@ -81,14 +81,3 @@ def test_cancelling_a_finished_job_is_refused(finished):
 def test_the_database_refuses_an_unknown_job_status():
     with pytest.raises(IntegrityError), transaction.atomic():
         TuningJobFactory(status="paused")
-
-
-def test_the_cancel_watch_of_a_job_reads_the_job():
-    job = TuningJobFactory(status=JobStatus.RUNNING)
-    watch = job.cancel_watch()
-    assert watch() is False
-
-    TuningJob.objects.get(pk=job.pk).cancel()
-    watch._last_check = 0.0  # as if half a second had passed
-
-    assert watch() is True
