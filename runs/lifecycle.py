@@ -90,15 +90,19 @@ class LifeCycle(models.Model):
             noun=self.lifecycle_noun, current=self.status, target=status, allowed=hint
         )
 
+    def transition_refused(self, status: str) -> DomainError:
+        """Return the error that refuses `status`, in the record's domain, with one code."""
+        return self.transition_error_class(
+            self.transition_error(status), code=RunTransitionError.code
+        )
+
     def move_to(self, status: str, *, error: str | None = None, **fields):
         """Move to `status` and save it with `error` and `fields`, only those that are given.
 
         Raise the record's transition error, changing nothing, if the life cycle forbids it.
         """
         if not self.can_transition_to(status):
-            raise self.transition_error_class(
-                self.transition_error(status), code=RunTransitionError.code
-            )
+            raise self.transition_refused(status)
         changed: list[str] = []
         if status != self.status:
             now = timezone.now()
@@ -124,9 +128,7 @@ class LifeCycle(models.Model):
         Whatever executes it stops at its next `CancelWatch` check.
         """
         if self.is_finished:
-            raise self.transition_error_class(
-                self.transition_error(RunStatus.CANCELLED), code=RunTransitionError.code
-            )
+            raise self.transition_refused(RunStatus.CANCELLED)
         return self.move_to(RunStatus.CANCELLED)
 
     def cancel_watch(self) -> "CancelWatch":
