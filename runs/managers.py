@@ -35,7 +35,7 @@ class TunixRunQuerySet(models.QuerySet):
 
 
 class TunixRunManager(models.Manager.from_queryset(TunixRunQuerySet)):
-    """Create runs from directories trained elsewhere."""
+    """Create runs: registered from directories trained elsewhere, launched, or trials."""
 
     def register_directory(
         self,
@@ -125,6 +125,23 @@ class TunixRunManager(models.Manager.from_queryset(TunixRunQuerySet)):
             run.save(update_fields=["output_dir"])
             transaction.on_commit(lambda: execute_run.enqueue(str(run.pk)))
         return run
+
+    def start_trial(self, *, run_id, name: str, trainer: str, config: dict, worker: str):
+        """Create the running run of one trial of a search, its output under RUNS_ROOT.
+
+        The trial's process trains into that directory; the caller records how it ends.
+        """
+        run = self.create(
+            id=run_id,
+            name=name,
+            trainer=trainer,
+            config=config,
+            status=RunStatus.PENDING,
+            output_dir=str(settings.RUNS_ROOT / str(run_id)),
+            worker=worker,
+            **inputs_named_by(config),
+        )
+        return run.record_progress(status=RunStatus.RUNNING)
 
     def fail_vanished(self, *, host: str | None = None) -> list:
         """Mark failed the running runs whose worker on this host is gone; return them."""

@@ -13,11 +13,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import OperationalError, models
-from django.utils import timezone
 
-from runs.exceptions import RunTransitionError
 from runs.execution import LOG_NAME, describe_failure, run_training
-from runs.lifecycle import ALLOWED_TRANSITIONS, TERMINAL_STATUSES, EvalStatus, RunStatus
+from runs.lifecycle import EvalStatus, LifeCycle, RunStatus
 from runs.managers import TunixRunManager
 
 ERROR_OUTPUT_DIR_RELATIVE = "The output directory must be an absolute path; got {path!r}."
@@ -76,9 +74,6 @@ def without_non_finite(value):
     return value
 
 
-ERROR_ILLEGAL_TRANSITION = "A run that is {current} cannot become {target}{allowed}."
-
-
 def validate_output_dir(value: str) -> None:
     """Refuse an output directory that is relative or does not exist."""
     if not value:
@@ -105,14 +100,11 @@ def validate_json_object(value) -> None:
         raise ValidationError(ERROR_NON_FINITE.format(value=number, where=where), code="non_finite")
 
 
-class TunixRun(models.Model):
+class TunixRun(LifeCycle):
     """One post-training run of Tunix, launched here or registered from elsewhere."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200)
-    status = models.CharField(
-        max_length=16, choices=RunStatus.choices, default=RunStatus.PENDING, db_index=True
-    )
     config = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
     metrics = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
     eval_status = models.CharField(
@@ -133,40 +125,14 @@ class TunixRun(models.Model):
     base_model_id = models.CharField(max_length=200, blank=True)
     dataset_id = models.CharField(max_length=200, blank=True)
     git_sha = models.CharField(max_length=64, blank=True)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     objects = TunixRunManager()
 
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(LifeCycle.Meta):
         verbose_name = "Tunix run"
-        constraints = [
-            models.CheckConstraint(
-                condition=models.Q(status__in=RunStatus.values), name="runs_tunixrun_status_valid"
-            ),
-        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.status})"
-
-    @property
-    def is_finished(self) -> bool:
-        """Return whether the run has reached a terminal status."""
-        return self.status in TERMINAL_STATUSES
-
-    def can_transition_to(self, status: str) -> bool:
-        """Return whether the life cycle allows moving from the current status to `status`."""
-        return status == self.status or status in ALLOWED_TRANSITIONS.get(self.status, ())
-
-    def transition_error(self, status: str) -> str:
-        """Return the message explaining why `status` cannot follow the current one."""
-        allowed = sorted(ALLOWED_TRANSITIONS.get(self.status, ()))
-        hint = f" (it can become: {', '.join(allowed)})" if allowed else " (it is finished)"
-        return ERROR_ILLEGAL_TRANSITION.format(current=self.status, target=status, allowed=hint)
 
     def record_progress(
         self,
@@ -178,19 +144,6 @@ class TunixRun(models.Model):
         error: str | None = None,
     ) -> "TunixRun":
         """Apply a status change and new results under the life-cycle rules, saving only those."""
-        changed: list[str] = []
-        if status is not None and status != self.status:
-            if not self.can_transition_to(status):
-                raise RunTransitionError(self.transition_error(status))
-            now = timezone.now()
-            if status == RunStatus.RUNNING and self.started_at is None:
-                self.started_at = now
-                changed.append("started_at")
-            if status in TERMINAL_STATUSES:
-                self.finished_at = now
-                changed.append("finished_at")
-            self.status = status
-            changed.append("status")
         if metrics is not None and non_finite_numbers(metrics):
             # A diverged trainer reports NaN; keep the rest of its record rather than lose it.
             logger.warning(
@@ -199,22 +152,13 @@ class TunixRun(models.Model):
                 non_finite_numbers(metrics),
             )
             metrics = without_non_finite(metrics)
-        for field, value in (
-            ("metrics", metrics),
-            ("eval_status", eval_status),
-            ("output_dir", output_dir),
-            ("error", error),
-        ):
-            if value is not None:
-                setattr(self, field, value)
-                changed.append(field)
-        if changed:
-            self.save(update_fields=[*changed, "updated_at"])
-        return self
-
-    def cancel(self) -> "TunixRun":
-        """Cancel a pending or running run; a running one stops at its trainer's next check."""
-        return self.record_progress(status=RunStatus.CANCELLED)
+        return self.move_to(
+            self.status if status is None else status,
+            error=error,
+            metrics=metrics,
+            eval_status=eval_status,
+            output_dir=output_dir,
+        )
 
     def execute(self) -> None:
         """Run the trainer for a launched run, recording status, log, metrics and errors."""
@@ -225,14 +169,13 @@ class TunixRun(models.Model):
         self.output_dir = str(output_dir)
         self.save(update_fields=["worker", "output_dir", "updated_at"])
         self.record_progress(status=RunStatus.RUNNING)
-        progress = RunProgress(self)
         try:
             final = run_training(
                 self.trainer,
                 self.config,
                 output_dir,
-                on_report=progress.report,
-                should_stop=progress.cancelled,
+                on_report=RunProgress(self).report,
+                should_stop=self.cancel_watch(),
             )
         except Exception as exc:
             self.refresh_from_db()
@@ -323,15 +266,13 @@ def is_utf8(raw: bytes) -> bool:
 
 
 class RunProgress:
-    """Metrics and cancellation for a run being executed, without a query per training step."""
+    """Intermediate metrics of a run being executed, without a query per training step."""
 
     INTERVAL_SECONDS = 0.5
 
     def __init__(self, run: TunixRun):
         self.run = run
         self._last_report = 0.0
-        self._last_check = 0.0
-        self._cancelled = False
 
     def report(self, metrics: dict) -> None:
         """Record intermediate metrics on the run, at most twice a second."""
@@ -346,17 +287,3 @@ class RunProgress:
                 logger.warning(
                     "Run %s: could not record progress now (database busy).", self.run.pk
                 )
-
-    def cancelled(self) -> bool:
-        """Return whether the run was cancelled meanwhile (checked at most twice a second)."""
-        now = time.monotonic()
-        if not self._cancelled and now - self._last_check >= self.INTERVAL_SECONDS:
-            self._last_check = now
-            try:
-                status = (
-                    TunixRun.objects.filter(pk=self.run.pk).values_list("status", flat=True).first()
-                )
-            except OperationalError:
-                return False  # busy database: look again at the next check
-            self._cancelled = status == RunStatus.CANCELLED
-        return self._cancelled

@@ -8,7 +8,6 @@ shared run directory, never the database. Ray is started for the job and stopped
 """
 
 import os
-import time
 from pathlib import Path
 
 from django.conf import settings
@@ -16,13 +15,10 @@ from django.utils import timezone
 
 from runs.execution import ERROR_NAME, describe_failure
 from runs.lifecycle import EvalStatus, RunStatus
-from runs.managers import inputs_named_by
 from runs.models import TunixRun
+from tuning.models import JobStatus
 from tuning.search_space import to_ray
 from tuning.trial import numeric_metrics, train_trial, trial_run_id
-
-CANCEL_CHECK_SECONDS = 0.5
-
 
 # Progress reporters by job id: Ray Tune pickles its callbacks, and a reporter (a command's
 # stdout, say) need not be picklable, so callbacks look theirs up here instead of holding it.
@@ -47,19 +43,13 @@ def make_callbacks(job):
             self.finished = 0
 
         def on_trial_start(self, iteration, trials, trial, **info):
-            run_id = trial_run_id(job.pk, trial.trial_id)
-            number = len(self.trials) + 1
-            run = TunixRun.objects.create(
-                id=run_id,
-                name=f"{job.name} · trial {number}",
+            run = TunixRun.objects.start_trial(
+                run_id=trial_run_id(job.pk, trial.trial_id),
+                name=f"{job.name} · trial {len(self.trials) + 1}",
                 trainer=job.trainer,
                 config={**job.base_config, **trial.config},
-                **inputs_named_by(job.base_config),
-                output_dir=str(settings.RUNS_ROOT / str(run_id)),
-                status=RunStatus.PENDING,
                 worker=f"ray:{trial.trial_id}",
             )
-            run.record_progress(status=RunStatus.RUNNING)
             self.trials[trial.trial_id] = job.trials.create(
                 run=run, params=trial.config, status=RunStatus.RUNNING, ray_trial_id=trial.trial_id
             )
@@ -71,7 +61,7 @@ def make_callbacks(job):
                 return
             metrics = numeric_metrics(trial.last_result or {})
             job.refresh_from_db(fields=["status"])
-            if job.status == "cancelled" or job.metric not in metrics:
+            if job.status == JobStatus.CANCELLED or job.metric not in metrics:
                 self.end(record, RunStatus.CANCELLED, "Stopped: the tuning job was cancelled.")
                 return
             record.run.record_progress(
@@ -100,28 +90,22 @@ def make_callbacks(job):
         def end(self, record, status, error):
             """Record how a trial ended, on its row and its run."""
             record.run.refresh_from_db()
-            if record.run.can_transition_to(status) and record.run.status != status:
+            if not record.run.is_finished:
                 record.run.record_progress(status=status, error=error)
             record.status = status
             record.save(update_fields=["status"])
 
     class StopWhenCancelled(tune.Stopper):
-        """Stop every trial once the job is cancelled (checked twice a second at most)."""
+        """Stop every trial once the job is cancelled, as the job's `CancelWatch` tells."""
 
         def __init__(self):
-            self.checked = 0.0
-            self.cancelled = False
+            self.cancelled = job.cancel_watch()
 
         def __call__(self, trial_id, result):
-            return self.stop_all()
+            return self.cancelled()
 
         def stop_all(self):
-            now = time.monotonic()
-            if not self.cancelled and now - self.checked >= CANCEL_CHECK_SECONDS:
-                self.checked = now
-                job.refresh_from_db(fields=["status"])
-                self.cancelled = job.status == "cancelled"
-            return self.cancelled
+            return self.cancelled()
 
     return TrialRecorder(), StopWhenCancelled()
 
@@ -131,7 +115,7 @@ def execute_job(job, *, progress=None):
     import ray
     from ray import tune
 
-    job.set_status("running")
+    job.move_to(JobStatus.RUNNING)
     started_here = not ray.is_initialized()
     recorder, stopper = make_callbacks(job)
     if progress:
@@ -175,7 +159,7 @@ def execute_job(job, *, progress=None):
     except Exception as exc:
         job.refresh_from_db()
         if not job.is_finished:
-            job.set_status("failed", error=describe_failure(exc))
+            job.move_to(JobStatus.FAILED, error=describe_failure(exc))
         return job
     finally:
         PROGRESS_REPORTERS.pop(job.pk, None)
@@ -186,9 +170,9 @@ def execute_job(job, *, progress=None):
     for record in recorder.trials.values():
         record.refresh_from_db()
         if record.status == RunStatus.RUNNING:
-            ended = RunStatus.CANCELLED if job.status == "cancelled" else RunStatus.FAILED
+            ended = RunStatus.CANCELLED if job.status == JobStatus.CANCELLED else RunStatus.FAILED
             recorder.end(record, ended, "Stopped before it reported a result.")
-    if job.status == "cancelled":
+    if job.status == JobStatus.CANCELLED:
         return job
     best_trial = None
     try:
@@ -200,8 +184,8 @@ def execute_job(job, *, progress=None):
         best_trial = None
     job.best_trial = best_trial
     job.save(update_fields=["best_trial", "updated_at"])
-    job.set_status(
-        "completed",
+    job.move_to(
+        JobStatus.COMPLETED,
         error="" if best_trial else "No trial succeeded; see each trial's run for its error.",
     )
     return job

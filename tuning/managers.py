@@ -2,6 +2,7 @@
 
 from django.db import models
 
+from runs.lifecycle import TERMINAL_STATUSES
 from runs.trainers import TrainerConfigError, TrainerNotAllowed, validate_config
 from tuning.exceptions import TuningError
 from tuning.search_space import validate as validate_search_space
@@ -19,7 +20,7 @@ class TuningJobQuerySet(models.QuerySet):
         return self.annotate(
             trials_total=models.Count("trials"),
             trials_done=models.Count(
-                "trials", filter=models.Q(trials__status__in=["completed", "failed", "cancelled"])
+                "trials", filter=models.Q(trials__status__in=TERMINAL_STATUSES)
             ),
         )
 

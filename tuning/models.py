@@ -3,7 +3,7 @@
 from django.db import models
 from django.utils import timezone
 
-from runs.lifecycle import ALLOWED_TRANSITIONS, TERMINAL_STATUSES, RunStatus
+from runs.lifecycle import LifeCycle, RunStatus
 from tuning.exceptions import TuningError
 from tuning.managers import TuningJobManager
 
@@ -16,8 +16,11 @@ class Mode(models.TextChoices):
     MAX = "max", "Maximise"
 
 
-class TuningJob(models.Model):
+class TuningJob(LifeCycle):
     """A search over a trainer's hyperparameters, executed on Ray Tune."""
+
+    lifecycle_noun = "tuning job"
+    transition_error_class = TuningError
 
     name = models.CharField(max_length=200)
     trainer = models.CharField(max_length=200)
@@ -27,54 +30,17 @@ class TuningJob(models.Model):
     mode = models.CharField(max_length=3, choices=Mode.choices, default=Mode.MIN)
     num_samples = models.PositiveIntegerField(default=4)
     max_concurrent_trials = models.PositiveIntegerField(default=2)
-    status = models.CharField(
-        max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING, db_index=True
-    )
     best_trial = models.ForeignKey(
         "TuningTrial", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     ray_address = models.CharField(
         max_length=300, blank=True, help_text="An existing Ray cluster; blank starts Ray locally."
     )
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     objects = TuningJobManager()
 
-    class Meta:
-        ordering = ["-created_at"]
-
     def __str__(self) -> str:
         return f"{self.name} ({self.status})"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in TERMINAL_STATUSES
-
-    def set_status(self, status: str, *, error: str | None = None) -> "TuningJob":
-        """Move the job along pending → running → completed, failed or cancelled."""
-        if status not in ALLOWED_TRANSITIONS.get(self.status, ()):
-            raise TuningError(
-                f"Job {self.name} is {self.status}; it cannot become {status}.",
-                code="illegal_transition",
-            )
-        fields = ["status", "updated_at"]
-        self.status = status
-        now = timezone.now()
-        if status == JobStatus.RUNNING:
-            self.started_at = now
-            fields.append("started_at")
-        if status in TERMINAL_STATUSES:
-            self.finished_at = now
-            fields.append("finished_at")
-        if error is not None:
-            self.error = error
-            fields.append("error")
-        self.save(update_fields=fields)
-        return self
 
     def start(self) -> "TuningJob":
         """Queue the job for the worker."""
@@ -88,10 +54,13 @@ class TuningJob(models.Model):
         return self
 
     def cancel(self) -> "TuningJob":
-        """Cancel a pending or running job; running trials stop at their next check."""
-        self.set_status(JobStatus.CANCELLED)
+        """Cancel a pending or running job and its running trials' runs; refuse a finished one.
+
+        Ray stops the trials at the stopper's next check (`tuning.execution`).
+        """
+        super().cancel()
         for trial in self.trials.filter(status=RunStatus.RUNNING).select_related("run"):
-            if trial.run is not None and trial.run.can_transition_to(RunStatus.CANCELLED):
+            if trial.run is not None and not trial.run.is_finished:
                 trial.run.cancel()
         return self
 

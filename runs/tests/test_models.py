@@ -3,9 +3,11 @@ from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, OperationalError, transaction
+from django.db.models.query import QuerySet
 
 from runs.exceptions import RunTransitionError
-from runs.lifecycle import RunStatus
+from runs.lifecycle import CancelWatch, RunStatus
 from runs.models import TunixRun
 from runs.tests.factories import TunixRunFactory
 
@@ -85,6 +87,86 @@ def test_recording_the_same_status_is_a_no_op():
     run.refresh_from_db()
     assert run.status == "completed"
     assert run.metrics == {"loss": 0.3}
+
+
+def test_cancelling_a_running_run_finishes_it():
+    run = TunixRunFactory(status=RunStatus.RUNNING)
+
+    run.cancel()
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELLED
+    assert run.finished_at is not None
+
+
+@pytest.mark.parametrize("finished", [RunStatus.COMPLETED, RunStatus.CANCELLED])
+def test_cancelling_a_finished_run_is_refused_on_the_model(finished):
+    run = TunixRunFactory(status=finished)
+
+    with pytest.raises(RunTransitionError) as excinfo:
+        run.cancel()
+
+    assert excinfo.value.code == "illegal_transition"
+    assert "(it is finished)" in excinfo.value.message
+
+
+def test_the_database_refuses_an_unknown_run_status():
+    with pytest.raises(IntegrityError), transaction.atomic():
+        TunixRunFactory(status="paused")
+
+
+def test_start_trial_creates_a_running_run_under_the_runs_root(settings):
+    run_id = "5f0c5a57-3b5e-4d8e-9a52-6f0d6a4b8f10"
+
+    run = TunixRun.objects.start_trial(
+        run_id=run_id,
+        name="search · trial 1",
+        trainer="runs.trainers.lora_demo",
+        config={"steps": 10, "dataset": "demo.jsonl"},
+        worker="ray:abc_00000",
+    )
+
+    run.refresh_from_db()
+    assert str(run.pk) == run_id
+    assert run.status == RunStatus.RUNNING
+    assert run.started_at is not None
+    assert run.output_dir == str(settings.RUNS_ROOT / run_id)
+    assert run.dataset_id == "demo.jsonl"
+    assert run.worker == "ray:abc_00000"
+
+
+def test_the_cancel_watch_sees_a_cancel_made_elsewhere():
+    run = TunixRunFactory(status=RunStatus.RUNNING)
+    watch = run.cancel_watch()
+    assert watch() is False
+
+    TunixRun.objects.get(pk=run.pk).cancel()
+    watch._last_check = 0.0  # as if half a second had passed
+
+    assert watch() is True
+
+
+def test_the_cancel_watch_asks_the_database_at_most_twice_a_second(django_assert_num_queries):
+    watch = TunixRunFactory(status=RunStatus.RUNNING).cancel_watch()
+
+    with django_assert_num_queries(1):
+        assert [watch() for _ in range(100)] == [False] * 100
+
+
+def test_a_busy_database_does_not_break_the_cancel_watch(monkeypatch):
+    run = TunixRunFactory(status=RunStatus.RUNNING)
+    watch = CancelWatch(run)
+    TunixRun.objects.filter(pk=run.pk).update(status=RunStatus.CANCELLED)
+
+    def busy(self):
+        raise OperationalError("database is locked")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(QuerySet, "first", busy)
+        assert watch() is False
+
+    watch._last_check = 0.0
+    assert watch() is True
 
 
 def test_relative_output_dir_is_invalid():

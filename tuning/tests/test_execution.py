@@ -10,6 +10,7 @@ from registry.models import ModelVersion
 from registry.tests.factories import ModelArtifactFactory
 from runs.models import TunixRun
 from tuning.exceptions import TuningError
+from tuning.execution import make_callbacks
 from tuning.models import TuningJob
 from tuning.tests.factories import TuningJobFactory
 
@@ -202,3 +203,16 @@ def test_a_tunix_search_runs_trials_on_ray_and_ships_the_best_adapter(settings):
         "adapter_config.json",
         "adapter_model.safetensors",
     }
+
+
+def test_the_stopper_stops_every_trial_once_the_job_is_cancelled_elsewhere():
+    job = TuningJobFactory(status="running")
+    _, stopper = make_callbacks(job)
+    assert not stopper.stop_all()
+    assert not stopper("trial_1", {"loss": 0.5})
+
+    TuningJob.objects.get(pk=job.pk).cancel()
+    stopper.cancelled._last_check = 0.0  # as if half a second had passed
+
+    assert stopper.stop_all()
+    assert stopper("trial_1", {"loss": 0.4})
