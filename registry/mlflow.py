@@ -403,7 +403,7 @@ def page_size(request, *, default: int, limit: int) -> int:
     value = parameter(request, "max_results", required=False)
     if value is None:
         return default
-    if not VERSION_NUMBER.fullmatch(value) or int(value) < 1:
+    if not re.fullmatch(r"[0-9]{1,100}", value) or int(value) < 1:
         raise MlflowError(
             ERROR_BAD_INTEGER.format(value=value[:40], field="max_results"),
             code="invalid_parameter",

@@ -406,3 +406,22 @@ def test_a_write_is_refused_as_an_unknown_endpoint(artifact, client_env):
 
     assert error_code(raised) == "ENDPOINT_NOT_FOUND"
     assert "read side" in raised.value.message
+
+
+def test_a_changed_blob_fails_the_download_instead_of_handing_over_other_bytes(
+    artifact, client_env, settings, tmp_path
+):
+    from registry.storage import BlobStore
+
+    version = promote(artifact, seed=1, layout="full")
+    entry = version.files.get(path="model.safetensors")
+    blob = BlobStore(settings.MODEL_REGISTRY_PATH).blob_path(entry.sha256)
+    data = blob.read_bytes()
+    blob.write_bytes(bytes([data[0] ^ 1]) + data[1:])  # same size, one bit flipped
+
+    with pytest.raises(MlflowException) as raised:
+        download(f"models:/{NAME}/1", tmp_path)
+
+    assert "model.safetensors" in str(raised.value)
+    written = list(tmp_path.glob("dst-*/**/model.safetensors"))
+    assert all(p.stat().st_size < entry.size_bytes for p in written)
