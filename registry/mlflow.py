@@ -268,7 +268,8 @@ def model_tags(artifact: ModelArtifact) -> dict[str, str]:
 
 def version_tags(version: ModelVersion) -> dict[str, str]:
     """Return a version's tags: ours as keys with empty values, then label, digest and metrics."""
-    tags = dict.fromkeys(version.tags, "")
+    # MLflow reserves `mlflow.`: its client hides a version tagged `mlflow.prompt.is_prompt`.
+    tags = dict.fromkeys((t for t in version.tags if not t.startswith("mlflow.")), "")
     tags.update(
         {
             "tunix_rt.label": version.version,

@@ -413,3 +413,43 @@ def test_search_queries_do_not_grow_with_the_page(client, django_assert_max_num_
         body = client.get(f"{API}/registered-models/search").json()
 
     assert len(body["registered_models"]) == 4
+
+
+def test_basic_auth_failures_count_toward_the_login_lockout(settings, artifact):
+    user = UserFactory(username="alice")
+    user.set_password("right-password")
+    user.save()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(b"alice:wrong").decode())
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.get(f"{API}/registered-models/get", {"name": NAME})
+    right = base64.b64encode(b"alice:right-password").decode()
+    client.credentials(HTTP_AUTHORIZATION=f"Basic {right}")
+
+    response = client.get(f"{API}/registered-models/get", {"name": NAME})
+
+    assert_error(response, 401, "UNAUTHENTICATED")
+
+
+def test_basic_auth_with_the_right_password_reads(artifact):
+    user = UserFactory(username="bob")
+    user.set_password("right-password")
+    user.save()
+    client = APIClient()
+    right = base64.b64encode(b"bob:right-password").decode()
+    client.credentials(HTTP_AUTHORIZATION=f"Basic {right}")
+
+    response = client.get(f"{API}/registered-models/get", {"name": NAME})
+
+    assert response.json()["registered_model"]["name"] == NAME
+
+
+def test_our_tags_in_mlflows_namespace_are_left_out(client, artifact):
+    version = promote(artifact, seed=1)
+    version.set_tags(["mlflow.prompt.is_prompt", "candidate"])
+
+    body = client.get(f"{API}/registered-models/alias", {"name": NAME, "alias": "latest"}).json()
+
+    keys = {tag["key"] for tag in body["model_version"]["tags"]}
+    assert "candidate" in keys
+    assert not any(key.startswith("mlflow.") for key in keys)
