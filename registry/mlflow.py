@@ -24,6 +24,7 @@ import base64
 import binascii
 import json
 import re
+import uuid
 from urllib.parse import quote, unquote
 
 from django.conf import settings
@@ -603,6 +604,13 @@ class SearchModelVersionsView(MlflowView):
             try:
                 versions = served_versions(find_artifact(named[0]))
             except MlflowError:
+                versions = versions.none()
+        runs = [c.value for c in clauses if c.field == "run_id" and c.comparator == "="]
+        if runs:
+            # Run ids are UUIDs: anything else names no run (and must not reach the query).
+            try:
+                versions = versions.filter(source_run_id=uuid.UUID(runs[0]))
+            except ValueError:
                 versions = versions.none()
         candidates = []
         for version in with_related(versions):

@@ -453,3 +453,14 @@ def test_our_tags_in_mlflows_namespace_are_left_out(client, artifact):
     keys = {tag["key"] for tag in body["model_version"]["tags"]}
     assert "candidate" in keys
     assert not any(key.startswith("mlflow.") for key in keys)
+
+
+@pytest.mark.parametrize(
+    "run_id", ["not-a-uuid", "1" * 500, "00000000-0000-0000-0000-000000000000"]
+)
+def test_a_run_id_that_names_no_run_finds_nothing(client, artifact, run_id):
+    promote(artifact, seed=1)
+
+    response = client.get(f"{API}/model-versions/search", {"filter": f"run_id = '{run_id}'"})
+
+    assert response.json()["model_versions"] == []

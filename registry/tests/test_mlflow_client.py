@@ -8,18 +8,17 @@ import gc
 import hashlib
 from pathlib import Path
 
+import mlflow
 import pytest
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException, RestException
+from mlflow.utils import request_utils
 from rest_framework.authtoken.models import Token
 
 from registry.mlflow import CUSTOM_NUMBER_BASE
 from registry.models import ModelAlias, ModelVersion
 from registry.tests.factories import ModelArtifactFactory, promotable_run
 from runs.tests.factories import UserFactory
-
-mlflow = pytest.importorskip("mlflow")
-from mlflow import MlflowClient  # noqa: E402
-from mlflow.exceptions import MlflowException, RestException  # noqa: E402
-from mlflow.utils import request_utils  # noqa: E402
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
