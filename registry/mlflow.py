@@ -62,6 +62,8 @@ from registry.storage import BlobStore, ManifestEntry
 CUSTOM_NUMBER_BASE = 1_000_000_000
 CANONICAL_LABEL = re.compile(r"v([1-9][0-9]{0,8})")
 VERSION_NUMBER = re.compile(r"[0-9]{1,19}")
+# Row ids are 64-bit: a bigger one would overflow the query (SQLite) before it found nothing.
+MAX_ROW_ID = 2**63 - 1
 # What cannot stand in a `models:/<name>/<version>` or `models:/<name>@<alias>` URI, or in the
 # artifact path: such a model is served under its repo id, `/` written `--` (as in Hub caches).
 UNSAFE_NAME = re.compile(r"[/:@%?#\\\x00-\x1f\x7f]|^\s|\s$")
@@ -213,7 +215,7 @@ def find_version(artifact: ModelArtifact, number) -> ModelVersion:
     value, found = int(number), None
     if 0 < value < CUSTOM_NUMBER_BASE:
         found = served_versions(artifact).filter(version=f"v{value}").first()
-    elif value > CUSTOM_NUMBER_BASE:
+    elif CUSTOM_NUMBER_BASE < value <= CUSTOM_NUMBER_BASE + MAX_ROW_ID:
         found = served_versions(artifact).filter(pk=value - CUSTOM_NUMBER_BASE).first()
         if found is not None and CANONICAL_LABEL.fullmatch(found.version):
             found = None  # that row is `vN`, number N, not this one

@@ -73,6 +73,15 @@ def test_a_huge_vn_label_is_a_custom_number_so_ranges_never_meet(artifact):
     assert version_number(huge) == CUSTOM_NUMBER_BASE + huge.pk
 
 
+@pytest.mark.parametrize("number", ["9" * 19, str(CUSTOM_NUMBER_BASE + 2**63), "0", "1000000000"])
+def test_numbers_out_of_every_range_do_not_exist(client, artifact, number):
+    promote(artifact, seed=1)
+
+    response = client.get(f"{API}/model-versions/get", {"name": NAME, "version": number})
+
+    assert_error(response, 404, "RESOURCE_DOES_NOT_EXIST")
+
+
 def test_a_custom_number_does_not_name_a_vn_row(client, artifact):
     v1 = promote(artifact, seed=1)
 
