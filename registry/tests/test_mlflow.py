@@ -1,6 +1,7 @@
 """The MLflow routes server-side: shapes, version numbers, odd input answered in MLflow's JSON."""
 
 import base64
+from pathlib import Path
 
 import pytest
 from rest_framework.authtoken.models import Token
@@ -161,6 +162,23 @@ def test_listing_names_entries_relative_to_the_listed_directory(client, artifact
 
     assert {f["path"] for f in root} == {"config.json", "model.safetensors"}
     assert all(f["is_dir"] is False and f["file_size"] > 0 for f in root)
+
+
+def test_listing_shows_directories_one_level_at_a_time(client, artifact):
+    run = promotable_run(layout="full", seed=1)
+    (Path(run.output_dir) / "tokenizer" / "deep").mkdir(parents=True)
+    (Path(run.output_dir) / "tokenizer" / "deep" / "vocab.json").write_text("{}")
+    (Path(run.output_dir) / "tokenizer" / "merges.txt").write_text("a b")
+    ModelVersion.objects.promote(artifact, run)
+
+    root = client.get(ARTIFACTS, {"path": f"registry/{NAME}/1"}).json()["files"]
+    sub = client.get(ARTIFACTS, {"path": f"registry/{NAME}/1/tokenizer"}).json()["files"]
+
+    assert {"path": "tokenizer", "is_dir": True} in root
+    assert sub == [
+        {"path": "deep", "is_dir": True},
+        {"path": "merges.txt", "is_dir": False, "file_size": 3},
+    ]
 
 
 def test_listing_a_file_lists_nothing(client, artifact):

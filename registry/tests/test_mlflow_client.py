@@ -113,6 +113,18 @@ def test_download_by_version_number_holds_the_versions_bytes(artifact, client_en
     assert download(f"models:/{NAME}/1", tmp_path) == manifest_digests(first)
 
 
+def test_download_recurses_into_directories(artifact, client_env, tmp_path):
+    run = promotable_run(layout="full", seed=1)
+    (Path(run.output_dir) / "tokenizer" / "deep").mkdir(parents=True)
+    (Path(run.output_dir) / "tokenizer" / "deep" / "vocab.json").write_text('{"a": 1}')
+    version, _ = ModelVersion.objects.promote(artifact, run)
+
+    got = download(f"models:/{NAME}/1", tmp_path)
+
+    assert "tokenizer/deep/vocab.json" in got
+    assert got == manifest_digests(version)
+
+
 def test_download_by_alias_holds_the_versions_bytes(artifact, client_env, tmp_path):
     version = promote(artifact, seed=1, layout="full")
     promote(artifact, seed=2)
