@@ -374,6 +374,105 @@ def annotated_artifact(artifact: ModelArtifact) -> ModelArtifact:
     return ModelArtifact.objects.with_latest_version().get(pk=artifact.pk)
 
 
+# ---- searches ---------------------------------------------------------------------------------
+
+MODEL_FIELDS = {"name": str, "tags": str}
+MODEL_ORDER_FIELDS = {"name", "creation_timestamp", "last_updated_timestamp", "timestamp"}
+VERSION_FIELDS = {"name": str, "run_id": str, "version_number": int, "tags": str}
+VERSION_ORDER_FIELDS = MODEL_ORDER_FIELDS | {"version_number"}
+
+
+def equal_to(clauses, field: str) -> str | None:
+    """Return the value of the first `field = '...'` clause, which narrows the query; else None."""
+    return next((c.value for c in clauses if c.field == field and c.comparator == "="), None)
+
+
+def newest_in_stage(artifact: ModelArtifact, stage: str) -> ModelVersion | None:
+    """Return the newest version of `artifact` in MLflow stage `stage`; raise MlflowError."""
+    key = stage.strip().lower()
+    if key == "none":
+        return served_versions(artifact).ready().first()
+    if key == "archived":
+        return served_versions(artifact).filter(status=VersionStatus.ARCHIVED).first()
+    if key in ALIAS_STAGES:
+        try:
+            return ModelAlias.objects.resolve(artifact, ALIAS_STAGES[key])
+        except RegistryError:
+            return None
+    raise MlflowError(ERROR_BAD_STAGE.format(stage=stage[:60]), code="invalid_parameter")
+
+
+def latest_versions(artifact: ModelArtifact, stages: list[str]) -> list[ModelVersion]:
+    """Return the newest version in each of `stages` (default `None`: ready), loaded for records."""
+    wanted = {
+        version.pk
+        for stage in stages or [STAGE_NONE]
+        if (version := newest_in_stage(artifact, stage)) is not None
+    }
+    return list(with_related(served_versions(artifact)).filter(pk__in=wanted))
+
+
+def matching_models(clauses, order) -> list[ModelArtifact]:
+    """Return the served models `clauses` match, by name unless `order` says otherwise."""
+    artifacts = ModelArtifact.objects.with_latest_version()
+    if (name := equal_to(clauses, "name")) is not None:
+        try:
+            artifacts = artifacts.filter(pk=find_artifact(name).pk)
+        except MlflowError:
+            artifacts = artifacts.none()
+    found = []
+    for artifact in artifacts:
+        record = {"name": mlflow_name(artifact), "tags": model_tags(artifact)}
+        if record["name"] is not None and all(c.matches(record) for c in clauses):
+            found.append(artifact)
+    by_name = sorted(found, key=lambda a: mlflow_name(a).casefold())
+    return sort(
+        by_name,
+        order,
+        lambda a, field: {
+            "name": mlflow_name(a).casefold(),
+            "creation_timestamp": a.created_at,
+        }.get(field, a.updated_at),
+    )
+
+
+def matching_versions(clauses, order) -> list[ModelVersion]:
+    """Return the served versions `clauses` match, newest first unless `order` says otherwise.
+
+    `name = '...'` and `run_id = '...'` narrow the query; the rest is matched in Python.
+    """
+    versions = ModelVersion.objects.filter(status__in=SERVED).order_by("-created_at", "-id")
+    if (name := equal_to(clauses, "name")) is not None:
+        try:
+            versions = served_versions(find_artifact(name))
+        except MlflowError:
+            versions = versions.none()
+    if (run_id := equal_to(clauses, "run_id")) is not None:
+        # Run ids are UUIDs: anything else names no run (and must not reach the query).
+        try:
+            versions = versions.filter(source_run_id=uuid.UUID(run_id))
+        except ValueError:
+            versions = versions.none()
+    found = []
+    for version in with_related(versions):
+        record = {
+            "name": mlflow_name(version.artifact),
+            "run_id": str(version.source_run_id or ""),
+            "version_number": version_number(version),
+            "tags": version_tags(version),
+        }
+        if record["name"] is not None and all(c.matches(record) for c in clauses):
+            found.append(version)
+    return sort(
+        found,
+        order,
+        lambda v, field: {
+            "name": mlflow_name(v.artifact).casefold(),
+            "version_number": version_number(v),
+        }.get(field, v.created_at),
+    )
+
+
 # ---- parameters and paging --------------------------------------------------------------------
 
 
@@ -470,35 +569,13 @@ class MlflowView(APIView):
 class SearchRegisteredModelsView(MlflowView):
     """`GET registered-models/search`: models matching `filter`, ordered and paged."""
 
-    FIELDS = {"name": str, "tags": str}
-    ORDER_FIELDS = {"name", "creation_timestamp", "last_updated_timestamp", "timestamp"}
-
     def get(self, request):
-        clauses = parse_filter(parameter(request, "filter", required=False), fields=self.FIELDS)
-        order = parse_order_by(parameter_list(request, "order_by"), fields=self.ORDER_FIELDS)
+        clauses = parse_filter(parameter(request, "filter", required=False), fields=MODEL_FIELDS)
+        order = parse_order_by(parameter_list(request, "order_by"), fields=MODEL_ORDER_FIELDS)
         size = page_size(request, default=100, limit=MODELS_PAGE_LIMIT)
-        offset = page_offset(request)
-        artifacts = ModelArtifact.objects.with_latest_version()
-        named = [c.value for c in clauses if c.field == "name" and c.comparator == "="]
-        if named:
-            try:
-                artifacts = artifacts.filter(pk=find_artifact(named[0]).pk)
-            except MlflowError:
-                artifacts = artifacts.none()
-        candidates = []
-        for artifact in artifacts:
-            record = {"name": mlflow_name(artifact), "tags": model_tags(artifact)}
-            if record["name"] is not None and all(c.matches(record) for c in clauses):
-                candidates.append(artifact)
-        ordered = sort(
-            sorted(candidates, key=lambda a: mlflow_name(a).casefold()),
-            order,
-            lambda a, field: {
-                "name": mlflow_name(a).casefold(),
-                "creation_timestamp": a.created_at,
-            }.get(field, a.updated_at),
+        chosen, token = page(
+            matching_models(clauses, order), offset=page_offset(request), size=size
         )
-        chosen, token = page(ordered, offset=offset, size=size)
         body = {"registered_models": model_records(chosen)}
         if token:
             body["next_page_token"] = token
@@ -523,31 +600,10 @@ class GetLatestVersionsView(MlflowView):
 
     def post(self, request):
         artifact = find_artifact(parameter(request, "name"))
-        found = []
-        for stage in parameter_list(request, "stages") or [STAGE_NONE]:
-            version = self.newest_in_stage(artifact, stage)
-            if version is not None and version not in found:
-                found.append(version)
-        records = version_records(
-            list(with_related(served_versions(artifact)).filter(pk__in=[v.pk for v in found]))
-        )
-        return JsonResponse({"model_versions": records})
+        found = latest_versions(artifact, parameter_list(request, "stages"))
+        return JsonResponse({"model_versions": version_records(found)})
 
     get = post
-
-    @staticmethod
-    def newest_in_stage(artifact: ModelArtifact, stage: str) -> ModelVersion | None:
-        key = stage.strip().lower()
-        if key == "none":
-            return served_versions(artifact).ready().first()
-        if key == "archived":
-            return served_versions(artifact).filter(status=VersionStatus.ARCHIVED).first()
-        if key in ALIAS_STAGES:
-            try:
-                return ModelAlias.objects.resolve(artifact, ALIAS_STAGES[key])
-            except RegistryError:
-                return None
-        raise MlflowError(ERROR_BAD_STAGE.format(stage=stage[:60]), code="invalid_parameter")
 
 
 class GetModelVersionByAliasView(MlflowView):
@@ -586,53 +642,13 @@ class GetDownloadUriView(MlflowView):
 class SearchModelVersionsView(MlflowView):
     """`GET model-versions/search`: versions matching `filter` (name, run_id, tags), paged."""
 
-    FIELDS = {"name": str, "run_id": str, "version_number": int, "tags": str}
-    ORDER_FIELDS = {
-        "name",
-        "version_number",
-        "creation_timestamp",
-        "last_updated_timestamp",
-        "timestamp",
-    }
-
     def get(self, request):
-        clauses = parse_filter(parameter(request, "filter", required=False), fields=self.FIELDS)
-        order = parse_order_by(parameter_list(request, "order_by"), fields=self.ORDER_FIELDS)
+        clauses = parse_filter(parameter(request, "filter", required=False), fields=VERSION_FIELDS)
+        order = parse_order_by(parameter_list(request, "order_by"), fields=VERSION_ORDER_FIELDS)
         size = page_size(request, default=VERSIONS_PAGE_LIMIT, limit=VERSIONS_PAGE_LIMIT)
-        offset = page_offset(request)
-        versions = ModelVersion.objects.filter(status__in=SERVED).order_by("-created_at", "-id")
-        named = [c.value for c in clauses if c.field == "name" and c.comparator == "="]
-        if named:
-            try:
-                versions = served_versions(find_artifact(named[0]))
-            except MlflowError:
-                versions = versions.none()
-        runs = [c.value for c in clauses if c.field == "run_id" and c.comparator == "="]
-        if runs:
-            # Run ids are UUIDs: anything else names no run (and must not reach the query).
-            try:
-                versions = versions.filter(source_run_id=uuid.UUID(runs[0]))
-            except ValueError:
-                versions = versions.none()
-        candidates = []
-        for version in with_related(versions):
-            record = {
-                "name": mlflow_name(version.artifact),
-                "run_id": str(version.source_run_id or ""),
-                "version_number": version_number(version),
-                "tags": version_tags(version),
-            }
-            if record["name"] is not None and all(c.matches(record) for c in clauses):
-                candidates.append(version)
-        ordered = sort(
-            candidates,
-            order,
-            lambda v, field: {
-                "name": mlflow_name(v.artifact).casefold(),
-                "version_number": version_number(v),
-            }.get(field, v.created_at),
+        chosen, token = page(
+            matching_versions(clauses, order), offset=page_offset(request), size=size
         )
-        chosen, token = page(ordered, offset=offset, size=size)
         body = {"model_versions": version_records(chosen)}
         if token:
             body["next_page_token"] = token
