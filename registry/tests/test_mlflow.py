@@ -491,3 +491,26 @@ def test_a_run_id_that_names_no_run_finds_nothing(client, artifact, run_id):
     response = client.get(f"{API}/model-versions/search", {"filter": f"run_id = '{run_id}'"})
 
     assert response.json()["model_versions"] == []
+
+
+def test_a_throttled_client_is_told_to_wait_in_mlflows_shape(client, artifact, monkeypatch):
+    from rest_framework.throttling import UserRateThrottle
+
+    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"anon": None, "user": "2/minute"})
+    for _ in range(2):
+        client.get(f"{API}/registered-models/get", {"name": NAME})
+
+    response = client.get(f"{API}/registered-models/get", {"name": NAME})
+
+    assert_error(response, 429, "REQUEST_LIMIT_EXCEEDED")
+    assert int(response["Retry-After"]) > 0
+
+
+def test_a_missing_blob_is_an_invalid_state_before_any_byte(client, artifact, settings):
+    version = promote(artifact, seed=1, layout="full")
+    entry = version.files.get(path="model.safetensors")
+    BlobStore(settings.MODEL_REGISTRY_PATH).blob_path(entry.sha256).unlink()
+
+    response = client.get(f"{ARTIFACTS}/registry/{NAME}/1/model.safetensors")
+
+    assert_error(response, 409, "INVALID_STATE")
