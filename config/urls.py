@@ -18,6 +18,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # MLflow's model-registry REST API, read side: clients set MLFLOW_TRACKING_URI=http://host:8000.
+    path("api/", include("registry.mlflow_urls")),
     path("api/", include(router.urls)),
     # The Hugging Face Hub file protocol: clients set HF_ENDPOINT=http://host:8000/hf.
     path("hf/", include("registry.hub_urls")),
