@@ -368,7 +368,8 @@ class ModelVersionViewSet(
     )
     def partial_update(self, request, pk=None):
         version = self.get_object()
-        version.ensure_only_tags_change(request.data)
+        # Through the API a curator edits tags only: the registry's own transitions are not edits.
+        version.ensure_changeable(request.data if isinstance(request.data, dict) else {})
         body = TagsUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         version.set_tags(body.validated_data["tags"], user=request.user)
