@@ -48,6 +48,10 @@ class ModelArtifactQuerySet(models.QuerySet):
             artifacts = artifacts.filter(task_type=task_type)
         return artifacts.with_version_counts().with_latest_version().order_by("name", "id")
 
+    def under_retention(self):
+        """Return the models with a keep-last-N retention policy."""
+        return self.filter(keep_last_versions__isnull=False)
+
     def named(self, name: str):
         """Return the artifacts named `name` (any case): one at most."""
         return self.filter(name__iexact=name)
