@@ -9,34 +9,22 @@ from rest_framework.exceptions import APIException, NotFound, PermissionDenied, 
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from config.exceptions import DomainError
+from config.exceptions import DomainError, ErrorStatus
 
-# Codes whose HTTP status is not 400. Everything else a domain error says is a bad request.
-HTTP_STATUS_BY_CODE = {
-    "run_not_found": 404,
-    "artifact_not_found": 404,
-    "job_not_finished": 409,
-    "version_not_found": 404,
-    "alias_not_found": 404,
-    "revision_not_found": 404,
-    "entry_not_found": 404,
-    "repo_id_taken": 409,
-    "label_taken": 409,
-    "name_taken": 409,
-    "content_already_promoted": 409,
-    "blob_missing": 409,
-    # A stored file no longer matches its digest: refused, never served; `verify_version` tells.
-    "integrity_failed": 409,
-    "not_downloadable": 409,
-    "archived": 410,
+# Each app's exceptions say what kind of refusal a code is; this is the one map of kinds to HTTP.
+HTTP_STATUS = {
+    ErrorStatus.INVALID: 400,
+    ErrorStatus.NOT_FOUND: 404,
+    ErrorStatus.CONFLICT: 409,
+    ErrorStatus.GONE: 410,
     # The server could not write; the client may retry once space or the disk is back.
-    "storage_failed": 503,
+    ErrorStatus.UNAVAILABLE: 503,
 }
 
 
 def http_status(error: DomainError) -> int:
     """Return the HTTP status a domain error maps to."""
-    return HTTP_STATUS_BY_CODE.get(error.code, 400)
+    return HTTP_STATUS[error.status]
 
 
 def api_exception_handler(exc, context):

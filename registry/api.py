@@ -1,7 +1,5 @@
 """Registry API: model artifacts, promotion, aliases, events, versions, downloads, search."""
 
-import math
-
 from django.conf import settings
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
@@ -16,11 +14,17 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 
 from config.permissions import ActionPermissions
+from registry.choices import EventKind
 from registry.downloads import download_filename, file_response, zip_response
-from registry.exceptions import RegistryError
+from registry.exceptions import (
+    ARTIFACT_NOT_FOUND,
+    RUN_NOT_FOUND,
+    VERSION_NOT_FOUND,
+    RegistryError,
+)
+from registry.forms import VersionSearchForm
 from registry.models import (
     AliasChange,
-    EventKind,
     ModelAlias,
     ModelArtifact,
     ModelVersion,
@@ -50,6 +54,11 @@ ERROR_DOWNLOADS_DISABLED = (
     "Downloads are disabled on this server: with DEBUG off, set REGISTRY_DOWNLOADS_ENABLED=true "
     "once the server is sized to stream model files (or serve the blob store another way)."
 )
+ERROR_NO_ARTIFACT = "No model {lookup!r}."
+ERROR_NO_RUN = "No run with id {run_id}."
+ERROR_NO_VERSION = "No version with id {version_id}."
+ERROR_UNKNOWN_KIND = "Unknown event kind {kind!r}; use one of {kinds}."
+ERROR_BAD_MOMENT = "{text!r} is not an ISO 8601 date-time such as 2026-03-03T12:00:00Z."
 REFUSAL = OpenApiResponse(description='A refusal: `{"detail": "...", "code": "..."}`.')
 
 
@@ -82,8 +91,8 @@ class ModelArtifactViewSet(
     required_permissions = {
         "create": ["registry.add_modelartifact"],
         "promote": ["registry.add_modelversion"],
-        "alias:PUT": ["registry.move_alias"],
-        "alias:DELETE": ["registry.move_alias"],
+        "point_alias": ["registry.move_alias"],
+        "remove_alias": ["registry.move_alias"],
         "alias_gates": ["registry.change_alias_gates"],
     }
     # A model is addressed by id or by name: /api/models/7/... or /api/models/by-name/Gemma/...
@@ -93,37 +102,40 @@ class ModelArtifactViewSet(
         lookup = self.kwargs["pk"]
         artifacts = self.get_queryset()
         if lookup.startswith("by-name/"):
-            artifact = artifacts.filter(name__iexact=lookup.removeprefix("by-name/")).first()
+            artifact = artifacts.named(lookup.removeprefix("by-name/")).first()
         else:
             artifact = artifacts.filter(pk=lookup).first()
         if artifact is None:
             raise RegistryError(
-                f"No model {lookup.removeprefix('by-name/')!r}.", code="artifact_not_found"
+                ERROR_NO_ARTIFACT.format(lookup=lookup.removeprefix("by-name/")),
+                code=ARTIFACT_NOT_FOUND,
             )
         self.check_object_permissions(self.request, artifact)
         return artifact
 
     def get_queryset(self):
-        artifacts = ModelArtifact.objects.all()
         if self.action == "list":
             params = self.request.query_params
-            artifacts = artifacts.search(params.get("search"))
-            if params.get("task_type"):
-                artifacts = artifacts.filter(task_type=params["task_type"])
-        if self.action in ("list", "retrieve"):
-            artifacts = artifacts.with_version_counts().with_latest_version()
+            return ModelArtifact.objects.listing(
+                text=params.get("search"), task_type=params.get("task_type")
+            )
+        artifacts = ModelArtifact.objects.all()
         if self.action == "retrieve":
-            artifacts = artifacts.prefetch_related(
-                Prefetch(
-                    "versions",
-                    queryset=ModelVersion.objects.order_by("-created_at", "-id"),
-                    to_attr="ordered_versions",
-                ),
-                Prefetch(
-                    "aliases",
-                    queryset=ModelAlias.objects.select_related("version").order_by("name"),
-                    to_attr="ordered_aliases",
-                ),
+            artifacts = (
+                artifacts.with_version_counts()
+                .with_latest_version()
+                .prefetch_related(
+                    Prefetch(
+                        "versions",
+                        queryset=ModelVersion.objects.order_by("-created_at", "-id"),
+                        to_attr="ordered_versions",
+                    ),
+                    Prefetch(
+                        "aliases",
+                        queryset=ModelAlias.objects.select_related("version").order_by("name"),
+                        to_attr="ordered_aliases",
+                    ),
+                )
             )
         return artifacts.order_by("name", "id")
 
@@ -179,7 +191,9 @@ class ModelArtifactViewSet(
         data = body.validated_data
         run = TunixRun.objects.filter(pk=data["source_run_id"]).first()
         if run is None:
-            raise RegistryError(f"No run with id {data['source_run_id']}.", code="run_not_found")
+            raise RegistryError(
+                ERROR_NO_RUN.format(run_id=data["source_run_id"]), code=RUN_NOT_FOUND
+            )
         version, created = ModelVersion.objects.promote(
             artifact,
             run,
@@ -196,49 +210,52 @@ class ModelArtifactViewSet(
     # ---- aliases ---------------------------------------------------------------------------
 
     @extend_schema(
-        methods=["GET"],
         responses={200: ModelVersionSerializer, 404: REFUSAL},
         description="Resolve an alias (`latest`: the newest ready version) to its version.",
     )
+    @action(detail=True, methods=["get"], url_path=r"aliases/(?P<alias>[^/]+)")
+    def alias(self, request, pk=None, alias=None):
+        """Resolve an alias to the version it points at."""
+        version = ModelAlias.objects.resolve(self.get_object(), alias)
+        return Response(ModelVersionSerializer(version, context=self.get_serializer_context()).data)
+
     @extend_schema(
-        methods=["PUT"],
         request=AliasPointSerializer,
         responses={200: AliasSerializer, 400: REFUSAL, 404: REFUSAL},
         description="Set or move the alias; refused, naming each unmet requirement, by its gates.",
     )
-    @extend_schema(
-        methods=["DELETE"],
-        request=AliasRemoveSerializer,
-        responses={200: AliasSerializer, 404: REFUSAL},
-        description="Remove the alias (its gates stay).",
-    )
-    @action(detail=True, methods=["get", "put", "delete"], url_path=r"aliases/(?P<alias>[^/]+)")
-    def alias(self, request, pk=None, alias=None):
-        """Resolve, set or move, or remove an alias."""
+    @alias.mapping.put
+    def point_alias(self, request, pk=None, alias=None):
+        """Set or move an alias, through its gates."""
         artifact = self.get_object()
-        if request.method == "GET":
-            version = ModelAlias.objects.resolve(artifact, alias)
-            return Response(
-                ModelVersionSerializer(version, context=self.get_serializer_context()).data
-            )
-        if request.method == "DELETE":
-            body = AliasRemoveSerializer(data=request.data)
-            body.is_valid(raise_exception=True)
-            removed = ModelAlias.objects.remove(
-                artifact, alias, user=request.user, reason=body.validated_data["reason"]
-            )
-            return Response(AliasSerializer(removed).data)
         body = AliasPointSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        version = ModelVersion.objects.filter(pk=body.validated_data["version_id"]).first()
+        version_id = body.validated_data["version_id"]
+        version = ModelVersion.objects.filter(pk=version_id).first()
         if version is None:
             raise RegistryError(
-                f"No version with id {body.validated_data['version_id']}.", code="version_not_found"
+                ERROR_NO_VERSION.format(version_id=version_id), code=VERSION_NOT_FOUND
             )
         pointed = ModelAlias.objects.point(
             artifact, alias, version, user=request.user, reason=body.validated_data["reason"]
         )
         return Response(AliasSerializer(pointed).data)
+
+    @extend_schema(
+        request=AliasRemoveSerializer,
+        responses={200: AliasSerializer, 404: REFUSAL},
+        description="Remove the alias (its gates stay).",
+    )
+    @alias.mapping.delete
+    def remove_alias(self, request, pk=None, alias=None):
+        """Remove an alias."""
+        artifact = self.get_object()
+        body = AliasRemoveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        removed = ModelAlias.objects.remove(
+            artifact, alias, user=request.user, reason=body.validated_data["reason"]
+        )
+        return Response(AliasSerializer(removed).data)
 
     @extend_schema(
         responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY), 404: REFUSAL}
@@ -269,16 +286,13 @@ class ModelArtifactViewSet(
     @action(detail=True, methods=["get"], url_path=r"aliases/(?P<alias>[^/]+)/history")
     def alias_history(self, request, pk=None, alias=None):
         """List an alias's history, or tell which version it held at `?at=`."""
-        artifact = self.get_object()
-        changes = AliasChange.objects.filter(artifact=artifact, alias=alias).select_related(
-            "from_version", "to_version"
-        )
+        changes = AliasChange.objects.of_alias(self.get_object(), alias)
         at = request.query_params.get("at")
         if at is None:
             page = self.paginate_queryset(changes)
             return self.get_paginated_response(AliasChangeSerializer(page, many=True).data)
         moment = parse_moment(at)
-        change = changes.exclude(kind="gate_change").filter(at__lte=moment).first()
+        change = changes.as_of(moment)
         version = change.to_version if change is not None else None
         return Response(
             AliasAtSerializer(
@@ -313,11 +327,11 @@ class ModelArtifactViewSet(
         kind = request.query_params.get("kind")
         if kind and kind not in EventKind.values:
             raise RegistryError(
-                f"Unknown event kind {kind!r}; use one of {', '.join(EventKind.values)}.",
+                ERROR_UNKNOWN_KIND.format(kind=kind, kinds=", ".join(EventKind.values)),
                 code="invalid_kind",
             )
         events = (
-            RegistryEvent.objects.filter(artifact=self.get_object())
+            RegistryEvent.objects.for_artifact(self.get_object())
             .of_kind(kind)
             .select_related("version")
         )
@@ -329,10 +343,7 @@ def parse_moment(text: str):
     """Parse an ISO 8601 moment (UTC when no offset is given); refuse anything else."""
     moment = parse_datetime(text.replace(" ", "+")) if text else None
     if moment is None:
-        raise RegistryError(
-            f"{text!r} is not an ISO 8601 date-time such as 2026-03-03T12:00:00Z.",
-            code="invalid_at",
-        )
+        raise RegistryError(ERROR_BAD_MOMENT.format(text=text), code="invalid_at")
     return moment if timezone.is_aware(moment) else timezone.make_aware(moment, timezone.utc)
 
 
@@ -368,7 +379,8 @@ class ModelVersionViewSet(
     )
     def partial_update(self, request, pk=None):
         version = self.get_object()
-        version.ensure_only_tags_change(request.data)
+        # Through the API a curator edits tags only: the registry's own transitions are not edits.
+        version.ensure_changeable(request.data if isinstance(request.data, dict) else {})
         body = TagsUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         version.set_tags(body.validated_data["tags"], user=request.user)
@@ -386,14 +398,7 @@ class ModelVersionViewSet(
     )
     def list(self, request, *args, **kwargs):
         """Search ready versions across models by a metric."""
-        params = request.query_params
-        versions = ModelVersion.objects.search(
-            model=params.get("model"),
-            metric=params.get("metric"),
-            lte=number_param(params, "lte"),
-            gte=number_param(params, "gte"),
-            order=params.get("order"),
-        )
+        versions = VersionSearchForm(request.query_params).versions()
         page = self.paginate_queryset(versions)
         return self.get_paginated_response(VersionSearchResultSerializer(page, many=True).data)
 
@@ -451,17 +456,3 @@ class ModelVersionViewSet(
         return Response(
             VerificationSerializer({"ok": all(c.ok for c in checks), "files": checks}).data
         )
-
-
-def number_param(params, name: str) -> float | None:
-    """Read a finite number from the query string; refuse anything else."""
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise RegistryError(f"{name} must be a number; got {raw!r}.", code="invalid_search")
-    return value

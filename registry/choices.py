@@ -12,6 +12,10 @@ class VersionStatus(models.TextChoices):
     ARCHIVED = "archived", "Archived"
 
 
+# Versions that were ready once: immutable and never deleted, archived or not.
+PROMOTED_STATUSES = (VersionStatus.READY, VersionStatus.ARCHIVED)
+
+
 class AliasChangeKind(models.TextChoices):
     SET = "set", "Set"
     MOVE = "move", "Move"
@@ -26,3 +30,11 @@ class EventKind(models.TextChoices):
     GATE_CHANGE = "gate_change", "Gate change"
     VERIFICATION = "verification", "Verification"
     ARCHIVE = "archive", "Archive"
+
+
+class LayoutKind(models.TextChoices):
+    """What a promoted directory held (`ModelVersion.layout`); see registry/layouts.py."""
+
+    LORA_ADAPTER = "lora_adapter", "LoRA adapter"
+    FULL_MODEL = "full_model", "Full model"
+    ORBAX_CHECKPOINT = "orbax_checkpoint", "Orbax checkpoint"

@@ -3,9 +3,13 @@
 from django import forms
 from django.db import IntegrityError, transaction
 
-from registry.exceptions import RegistryError
+from registry.exceptions import INVALID_SEARCH, RegistryError
 from registry.models import ModelArtifact, ModelVersion
 from runs.models import TunixRun
+
+# NaN and infinities are not numbers here: FloatField refuses them.
+ERROR_NOT_A_NUMBER = "Bounds must be numbers, such as 0.3."
+ERROR_ORDER_NEEDS_METRIC = "order=metric needs a metric to sort by."
 
 
 class RunChoiceField(forms.ModelChoiceField):
@@ -90,3 +94,35 @@ class RepoIdForm(forms.ModelForm):
         except IntegrityError:
             self.add_error("repo_id", "A model with this repo id already exists (ignoring case).")
             return self.instance
+
+
+class VersionSearchForm(forms.Form):
+    """Search ready versions by a metric: the model page's filter and the API's version list."""
+
+    model = forms.CharField(required=False)
+    metric = forms.CharField(required=False)
+    gte = forms.FloatField(required=False, error_messages={"invalid": ERROR_NOT_A_NUMBER})
+    lte = forms.FloatField(required=False, error_messages={"invalid": ERROR_NOT_A_NUMBER})
+    order = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "Newest first"),
+            ("metric", "Metric, lowest first"),
+            ("-metric", "Metric, highest first"),
+        ],
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("order") and not data.get("metric"):
+            self.add_error("order", ERROR_ORDER_NEEDS_METRIC)
+        return data
+
+    def versions(self, *, artifact=None):
+        """Return the versions searched for; raise an `invalid_search` RegistryError if invalid."""
+        if not self.is_valid():
+            problems = "; ".join(
+                f"{field}: {' '.join(messages)}" for field, messages in self.errors.items()
+            )
+            raise RegistryError(problems, code=INVALID_SEARCH)
+        return ModelVersion.objects.search(artifact=artifact, **self.cleaned_data)

@@ -39,7 +39,13 @@ from rest_framework.views import APIView
 from config.http_errors import http_status
 from registry.api import AnyContentNegotiation, check_downloads_enabled
 from registry.downloads import file_response
-from registry.exceptions import RegistryError
+from registry.exceptions import (
+    ARCHIVED,
+    ARTIFACT_NOT_FOUND,
+    ENTRY_NOT_FOUND,
+    REVISION_NOT_FOUND,
+    RegistryError,
+)
 from registry.models import ModelArtifact, ModelVersion
 from registry.storage import BlobStore, ManifestEntry
 
@@ -49,10 +55,10 @@ LFS_POINTER = "version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\n
 # The client maps these X-Error-Code values to RepositoryNotFoundError, RevisionNotFoundError,
 # EntryNotFoundError and GatedRepoError; anything else is a generic HTTP error to it.
 HUB_CODE_BY_CODE = {
-    "artifact_not_found": "RepoNotFound",
-    "revision_not_found": "RevisionNotFound",
-    "archived": "RevisionNotFound",
-    "entry_not_found": "EntryNotFound",
+    ARTIFACT_NOT_FOUND: "RepoNotFound",
+    REVISION_NOT_FOUND: "RevisionNotFound",
+    ARCHIVED: "RevisionNotFound",
+    ENTRY_NOT_FOUND: "EntryNotFound",
 }
 # huggingface_hub treats a 401 with exactly this message as a bad token, not a missing repo.
 ERROR_BAD_TOKEN = "Invalid credentials in Authorization header"  # noqa: S105
@@ -224,7 +230,7 @@ def tree_entries(version: ModelVersion, path: str, *, recursive: bool, expand: b
             ERROR_NO_ENTRY.format(
                 repo_id=version.artifact.repo_id, label=version.version, path=path
             ),
-            code="entry_not_found",
+            code=ENTRY_NOT_FOUND,
             commit=version.commit,
         )
     return [entries[key] for key in sorted(entries, key=lambda p: p.encode("utf-8"))]
@@ -269,9 +275,7 @@ class HubView(APIView):
         try:
             artifact = ModelArtifact.objects.get_by_repo_id(repo_id)
         except ModelArtifact.DoesNotExist:
-            raise HubError(
-                ERROR_NO_REPO.format(repo_id=repo_id), code="artifact_not_found"
-            ) from None
+            raise HubError(ERROR_NO_REPO.format(repo_id=repo_id), code=ARTIFACT_NOT_FOUND) from None
         version = ModelVersion.objects.at_revision(artifact, revision or "main")
         version.ensure_downloadable()
         return artifact, version
@@ -318,7 +322,7 @@ class ResolveView(HubView):
         if entry is None:
             raise HubError(
                 ERROR_NO_ENTRY.format(repo_id=artifact.repo_id, label=version.version, path=path),
-                code="entry_not_found",
+                code=ENTRY_NOT_FOUND,
                 commit=version.commit,
             )
         check_downloads_enabled()

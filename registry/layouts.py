@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from registry.choices import LayoutKind
 from registry.exceptions import PromotionError
 
 FINAL_MODEL_DIRNAME = "final_model"
@@ -35,7 +36,6 @@ LOOKED_FOR = (
 FOUND_LISTED = 8
 
 
-ORBAX_LAYOUT = "orbax_checkpoint"
 ORBAX_COMMIT_MARKER = "commit_success.txt"
 ORBAX_PARENTS = ("checkpoints", "")
 
@@ -99,7 +99,7 @@ def latest_orbax_step(output_dir: Path) -> ModelLayout | None:
         latest = max(complete, key=lambda p: int(p.name))
         return ModelLayout(
             latest,
-            ORBAX_LAYOUT,
+            LayoutKind.ORBAX_CHECKPOINT,
             details={"orbax_step": int(latest.name), "orbax_checkpoints": str(parent)},
         )
     return None
@@ -109,15 +109,15 @@ def detect_layout(directory: Path) -> str | None:
     """Return the layout `directory` holds, or None; refuse a sharded model missing shards."""
     names = {p.name for p in directory.iterdir() if p.is_file()}
     if "adapter_config.json" in names and names.intersection(ADAPTER_WEIGHTS):
-        return "lora_adapter"
+        return LayoutKind.LORA_ADAPTER
     if "config.json" not in names:
         return None
     if names.intersection(FULL_WEIGHTS):
-        return "full_model"
+        return LayoutKind.FULL_MODEL
     for index_name in SHARD_FORMATS:
         if index_name in names:
             check_shards(directory, index_name, names)
-            return "full_model"
+            return LayoutKind.FULL_MODEL
     return None
 
 

@@ -9,11 +9,27 @@ from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from registry.choices import AliasChangeKind, EventKind, VersionStatus
-from registry.exceptions import BlobCorruptedError, RegistryError, VersionImmutableError
+from registry.choices import (
+    PROMOTED_STATUSES,
+    AliasChangeKind,
+    EventKind,
+    LayoutKind,
+    VersionStatus,
+)
+from registry.exceptions import (
+    APPEND_ONLY,
+    ARCHIVED,
+    BLOB_MISSING,
+    ERROR_APPEND_ONLY,
+    NOT_DOWNLOADABLE,
+    BlobCorruptedError,
+    RegistryError,
+    VersionImmutableError,
+)
 from registry.gates import parse_requirements
 from registry.labels import REPO_ID_MAX_LENGTH, normalize_tags, validate_repo_id
 from registry.managers import (
+    AliasChangeManager,
     AppendOnlyQuerySet,
     BlobCheckManager,
     ModelAliasManager,
@@ -22,6 +38,7 @@ from registry.managers import (
     ModelVersionQuerySet,
     RegistryEventManager,
 )
+from registry.managers.rules import searchable_metrics
 from registry.storage import (
     NO_PROGRESS,
     BlobIdentity,
@@ -29,7 +46,9 @@ from registry.storage import (
     FileCheck,
     ManifestEntry,
     Progress,
+    StoredDirectory,
 )
+from runs.lifecycle import EvalStatus
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +56,17 @@ ERROR_IMMUTABLE = (
     "Version {label} is ready and immutable: only its tags can change (tried to change {fields}). "
     "Promote a new version instead."
 )
-ERROR_UNDELETABLE = "Version {label} is ready; promoted versions are never deleted."
+ERROR_UNDELETABLE = "Version {label} is {status}; promoted versions are never deleted."
+ERROR_ARCHIVED = (
+    "Version {label} was archived by the model's retention policy; its files are no longer kept. "
+    "Its metrics and provenance remain."
+)
+ERROR_NOT_DOWNLOADABLE = "Version {label} is {status}; only ready versions can be downloaded."
+ERROR_BLOBS_MISSING = (
+    "Stored files are missing ({paths}); run verify_version and restore them before downloading."
+)
 # What the Hub file protocol reports a version as: its layout's library, its task's pipeline.
-LIBRARY_BY_LAYOUT = {"lora_adapter": "peft", "full_model": "transformers"}
+LIBRARY_BY_LAYOUT = {LayoutKind.LORA_ADAPTER: "peft", LayoutKind.FULL_MODEL: "transformers"}
 PIPELINE_BY_TASK = {
     "causal-lm": "text-generation",
     "chat": "text-generation",
@@ -135,9 +162,11 @@ class ModelArtifact(models.Model):
 class ModelVersion(models.Model):
     """One promoted build of an artifact: immutable content, metrics, config and provenance."""
 
-    # Fields that may change on a ready version: tags, and the live link to a run that is deleted
-    # (its identity stays in provenance_json).
-    MUTABLE_WHEN_READY = frozenset({"tags", "source_run_id"})
+    # The immutability rule. A promoted version (ready, or archived since) changes only its tags,
+    # but for two changes the registry itself makes: retention archives it, and deleting its run
+    # clears the live link (the run's identity stays in provenance_json).
+    MUTABLE_WHEN_PROMOTED = frozenset({"tags"})
+    REGISTRY_TRANSITIONS = {"status": VersionStatus.ARCHIVED, "source_run_id": None}
 
     artifact = models.ForeignKey(ModelArtifact, on_delete=models.PROTECT, related_name="versions")
     version = models.CharField(max_length=64)
@@ -189,23 +218,20 @@ class ModelVersion(models.Model):
         return f"{self.artifact.name}:{self.version}" if self.artifact_id else self.version
 
     def save(self, *args, **kwargs):
-        loaded = getattr(self, "_loaded_values", {})
-        if not self._state.adding and loaded.get("status") == VersionStatus.READY:
-            refused = self.changed_fields() - self.MUTABLE_WHEN_READY
-            if refused == {"status"} and self.status == VersionStatus.ARCHIVED:
-                refused = set()  # archiving is the one status change a ready version may take
-            if refused:
-                raise VersionImmutableError(
-                    ERROR_IMMUTABLE.format(label=self.version, fields=", ".join(sorted(refused)))
-                )
+        if not self._state.adding:
+            self.ensure_changeable(
+                {name: getattr(self, name) for name in self.changed_fields()}, by_registry=True
+            )
         super().save(*args, **kwargs)
         self._loaded_values = {
             f.attname: getattr(self, f.attname) for f in self._meta.concrete_fields
         }
 
     def delete(self, *args, **kwargs):
-        if self.status in (VersionStatus.READY, VersionStatus.ARCHIVED):
-            raise VersionImmutableError(ERROR_UNDELETABLE.format(label=self.version))
+        if self.status in PROMOTED_STATUSES:
+            raise VersionImmutableError(
+                ERROR_UNDELETABLE.format(label=self.version, status=self.status)
+            )
         return super().delete(*args, **kwargs)
 
     @classmethod
@@ -214,6 +240,33 @@ class ModelVersion(models.Model):
         # Remember what was loaded, so save() can tell which fields a caller changed.
         instance._loaded_values = dict(zip(field_names, values, strict=True))
         return instance
+
+    @classmethod
+    def refused_changes(cls, changes: dict, *, by_registry: bool = False) -> list[str]:
+        """Return, sorted, the fields of `changes` (name: new value) a promoted version refuses.
+
+        `by_registry` allows the registry's own transitions (archiving, a deleted run's link).
+        """
+        return sorted(
+            name
+            for name, value in changes.items()
+            if name not in cls.MUTABLE_WHEN_PROMOTED
+            and not (
+                by_registry
+                and name in cls.REGISTRY_TRANSITIONS
+                and cls.REGISTRY_TRANSITIONS[name] == value
+            )
+        )
+
+    def ensure_changeable(self, changes: dict, *, by_registry: bool = False) -> None:
+        """Refuse `changes` (name: new value) that this version, if promoted, may not take."""
+        if getattr(self, "_loaded_values", {}).get("status", self.status) not in PROMOTED_STATUSES:
+            return
+        refused = self.refused_changes(changes, by_registry=by_registry)
+        if refused:
+            raise VersionImmutableError(
+                ERROR_IMMUTABLE.format(label=self.version, fields=", ".join(refused))
+            )
 
     @property
     def is_ready(self) -> bool:
@@ -282,27 +335,30 @@ class ModelVersion(models.Model):
             ),
         }
 
-    def ensure_only_tags_change(self, requested_fields) -> None:
-        """Refuse a change request that names any field but `tags`: the rest is frozen."""
-        refused = sorted(set(requested_fields) - {"tags"})
-        if refused:
-            raise VersionImmutableError(
-                ERROR_IMMUTABLE.format(label=self.version, fields=", ".join(refused))
-            )
-
     def ensure_downloadable(self) -> None:
         """Refuse to serve a version whose files are not all stored."""
         if self.status == VersionStatus.ARCHIVED:
-            raise RegistryError(
-                f"Version {self.version} was archived by the model's retention policy; its files "
-                "are no longer kept. Its metrics and provenance remain.",
-                code="archived",
-            )
+            raise RegistryError(ERROR_ARCHIVED.format(label=self.version), code=ARCHIVED)
         if not self.is_ready:
             raise RegistryError(
-                f"Version {self.version} is {self.status}; only ready versions can be downloaded.",
-                code="not_downloadable",
+                ERROR_NOT_DOWNLOADABLE.format(label=self.version, status=self.status),
+                code=NOT_DOWNLOADABLE,
             )
+
+    def add_contents(self, stored: StoredDirectory) -> None:
+        """Record a new version's files, its searchable metrics, and its blobs as just hashed."""
+        ModelFile.objects.bulk_create(
+            ModelFile(version=self, path=e.path, size_bytes=e.size, sha256=e.sha256)
+            for e in stored.manifest
+        )
+        VersionMetric.objects.bulk_create(
+            VersionMetric(version=self, key=key, value=value)
+            for key, value in searchable_metrics(self.metrics_json).items()
+        )
+        # The blobs' bytes were hashed as they were written: downloads need not hash them.
+        BlobCheck.objects.record(
+            {digest: (identity, True) for digest, identity in stored.identities.items()}
+        )
 
     def set_tags(self, tags, *, user=None) -> "ModelVersion":
         """Replace the version's tags (the one mutable field), validated, and record the change."""
@@ -418,9 +474,7 @@ class IntegrityGuard:
                 self.trusted[entry.sha256] = identity
         if missing:
             raise RegistryError(
-                f"Stored files are missing ({', '.join(missing)}); run verify_version and restore "
-                "them before downloading.",
-                code="blob_missing",
+                ERROR_BLOBS_MISSING.format(paths=", ".join(missing)), code=BLOB_MISSING
             )
 
     def verified(self, entry: ManifestEntry, identity: BlobIdentity) -> None:
@@ -511,13 +565,13 @@ class AppendOnlyModel(models.Model):
     def save(self, *args, **kwargs):
         if not self._state.adding:
             raise RegistryError(
-                f"{self._meta.verbose_name} records are append-only.", code="append_only"
+                ERROR_APPEND_ONLY.format(records=self._meta.verbose_name), code=APPEND_ONLY
             )
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
         raise RegistryError(
-            f"{self._meta.verbose_name} records are append-only.", code="append_only"
+            ERROR_APPEND_ONLY.format(records=self._meta.verbose_name), code=APPEND_ONLY
         )
 
 
@@ -555,6 +609,13 @@ class ModelAlias(models.Model):
         target = self.version.version if self.version_id else "(unset)"
         return f"{self.artifact.name}@{self.name} -> {target}"
 
+    def gates(self) -> dict:
+        """Return what this alias requires, as the gate-change history records it."""
+        return {
+            "requirements": self.requirements,
+            "requires_completed_eval": self.requires_completed_eval,
+        }
+
     def unmet_requirements(self, version: ModelVersion) -> list[str]:
         """Return, in words, each gate requirement `version` does not meet (empty: it passes)."""
         unmet = [
@@ -564,7 +625,7 @@ class ModelAlias(models.Model):
         ]
         if self.requires_completed_eval:
             eval_status = version.evaluation_status()
-            if eval_status != "completed":
+            if eval_status != EvalStatus.COMPLETED:
                 unmet.append(
                     f"a completed evaluation (the source run's evaluation is {eval_status})"
                 )
@@ -592,6 +653,8 @@ class AliasChange(AppendOnlyModel):
     reason = models.TextField(blank=True)
     details = models.JSONField(default=dict, blank=True)
     at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = AliasChangeManager()
 
     class Meta:
         ordering = ["-at", "-id"]

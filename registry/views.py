@@ -10,7 +10,13 @@ from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from registry.choices import EventKind
 from registry.exceptions import RegistryError
-from registry.forms import ModelArtifactForm, PromoteRunForm, RepoIdForm, TagsForm
+from registry.forms import (
+    ModelArtifactForm,
+    PromoteRunForm,
+    RepoIdForm,
+    TagsForm,
+    VersionSearchForm,
+)
 from registry.models import AliasChange, ModelArtifact, ModelVersion, RegistryEvent
 from runs.models import TunixRun
 
@@ -31,12 +37,7 @@ def artifact_list(request):
 def list_context(request, new_form) -> dict:
     """What the models page shows: a page of models matching `?q=`, and the new-model form."""
     query = request.GET.get("q", "").strip()
-    artifacts = (
-        ModelArtifact.objects.search(query)
-        .with_version_counts()
-        .with_latest_version()
-        .order_by("name")
-    )
+    artifacts = ModelArtifact.objects.listing(text=query)
     page = Paginator(artifacts, MODELS_PER_PAGE).get_page(request.GET.get("page"))
     return {"page": page, "q": query, "new_form": new_form}
 
@@ -90,15 +91,9 @@ def artifact_context(request, artifact, *, promote_form=None, repo_id_form=None)
     }
     search_error = ""
     try:
-        versions = ModelVersion.objects.search(
-            artifact=artifact,
-            metric=search["metric"] or None,
-            lte=float(search["lte"]) if search["lte"] else None,
-            gte=float(search["gte"]) if search["gte"] else None,
-            order=search["order"] if search["metric"] else None,
-        )
-    except (ValueError, RegistryError):
-        search_error = "Bounds must be numbers, such as 0.3."
+        versions = VersionSearchForm(request.GET).versions(artifact=artifact)
+    except RegistryError as exc:
+        search_error = exc.message
         versions = ModelVersion.objects.search(artifact=artifact)
     kind = request.GET.get("kind", "")
     events = RegistryEvent.objects.for_artifact(artifact).of_kind(

@@ -310,3 +310,11 @@ def test_search_uses_a_constant_number_of_queries(reader_client, artifact, count
 
     assert len(response.json()["results"]) == count
     assert len(queries) == 4, [q["sql"] for q in queries]
+
+
+@pytest.mark.parametrize("bound", ["nan", "inf"])
+def test_search_refuses_a_bound_that_is_not_finite(reader_client, bound):
+    response = reader_client.get("/api/models/versions", {"metric": "eval_loss", "gte": bound})
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_search"

@@ -579,3 +579,27 @@ def test_a_commit_id_is_recorded_at_promotion_and_never_changes():
 
     with pytest.raises(VersionImmutableError):
         version.save()
+
+
+def test_an_archived_version_is_as_immutable_as_a_ready_one():
+    version, _ = ModelVersion.objects.promote(ModelArtifactFactory(), promotable_run())
+    version.status = "archived"
+    version.save(update_fields=["status"])
+
+    version.metrics_json = {"eval_loss": 0.0}
+    with pytest.raises(VersionImmutableError):
+        version.save()
+    with pytest.raises(VersionImmutableError):
+        ModelVersion.objects.filter(pk=version.pk).update(status="ready")
+    with pytest.raises(VersionImmutableError):
+        ModelVersion.objects.filter(pk=version.pk).delete()
+
+    assert ModelVersion.objects.get(pk=version.pk).status == "archived"
+
+
+def test_retention_archiving_a_ready_version_in_bulk_is_allowed():
+    version, _ = ModelVersion.objects.promote(ModelArtifactFactory(), promotable_run())
+
+    ModelVersion.objects.filter(pk=version.pk).update(status="archived")
+
+    assert ModelVersion.objects.get(pk=version.pk).status == "archived"

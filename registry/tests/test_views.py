@@ -335,3 +335,12 @@ def test_a_reader_cannot_change_the_repo_id(logged_in):
 
     artifact.refresh_from_db()
     assert (response.status_code, artifact.repo_id) == (403, "acme/old")
+
+
+def test_model_page_refuses_a_nan_bound_as_the_api_does(logged_in):
+    artifact = ModelArtifactFactory()
+    promote(artifact, seed=1, metrics={"eval_loss": 0.2})
+
+    html = logged_in.get(f"/registry/{artifact.pk}/?metric=eval_loss&lte=nan").content.decode()
+
+    assert "Bounds must be numbers" in html

@@ -15,11 +15,7 @@ class Command(BaseCommand):
             artifact = ModelArtifact.objects.get_by_name(options["model"])
         except ModelArtifact.DoesNotExist:
             raise CommandError(f"No model named {options['model']!r}.") from None
-        changes = (
-            AliasChange.objects.filter(artifact=artifact, alias=options["alias"])
-            .select_related("from_version", "to_version")
-            .order_by("at", "id")
-        )
+        changes = AliasChange.objects.of_alias(artifact, options["alias"]).oldest_first()
         if not changes:
             raise CommandError(f"{artifact.name}@{options['alias']} has no history.")
         for change in changes:

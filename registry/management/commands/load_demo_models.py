@@ -27,11 +27,9 @@ class Command(BaseCommand):
         ids = {spec.slug: spec.id for spec in DEMO_RUNS}
         created = 0
         for name, spec in DEMO_MODELS.items():
-            artifact = ModelArtifact.objects.filter(name__iexact=name).first()
-            if artifact is None:
-                artifact = ModelArtifact.objects.create_artifact(
-                    name=name, description=spec["description"], task_type=spec["task_type"]
-                )
+            artifact = ModelArtifact.objects.get_or_create_artifact(
+                name=name, description=spec["description"], task_type=spec["task_type"]
+            )
             for slug in spec["runs"]:
                 run = TunixRun.objects.get(pk=ids[slug])
                 if artifact.versions.filter(source_run=run).exists():

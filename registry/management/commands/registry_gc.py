@@ -24,7 +24,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         dry_run = options["dry_run"]
         if not dry_run:
-            for artifact in ModelArtifact.objects.filter(keep_last_versions__isnull=False):
+            for artifact in ModelArtifact.objects.under_retention():
                 for version in ModelVersion.objects.apply_retention(artifact):
                     self.stdout.write(
                         f"Archived {version} (retention: keep last {artifact.keep_last_versions})"
