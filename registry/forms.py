@@ -159,6 +159,8 @@ class ReadyVersionField(forms.ModelChoiceField):
 class AliasPointForm(DomainErrorFormMixin, forms.Form):
     """Point an alias (new or existing) at a ready version of one model, if its gates allow."""
 
+    context_name = "point_form"
+
     alias = forms.CharField(max_length=64, label="Alias", initial="production")
     version = ReadyVersionField(queryset=ModelVersion.objects.none(), label="Version")
     reason = forms.CharField(required=False, max_length=500, label="Reason (optional)")
@@ -169,8 +171,8 @@ class AliasPointForm(DomainErrorFormMixin, forms.Form):
         self.fields["version"].queryset = ModelVersion.objects.for_artifact(artifact).ready()
         self.unmet: list[str] = []
 
-    def point(self, *, user) -> ModelAlias | None:
-        """Move the alias; return it, or None with the refusal (and each unmet requirement)."""
+    def save(self, *, user) -> str | None:
+        """Move the alias; say so, or return None with the refusal (and each unmet need)."""
         data = self.cleaned_data
         alias = self.attempt(
             ModelAlias.objects.point,
@@ -184,15 +186,22 @@ class AliasPointForm(DomainErrorFormMixin, forms.Form):
             # The refusal names the requirements in one sentence; list each with its value.
             gate = self.artifact.aliases.get(name=data["alias"])
             self.unmet = gate.unmet_requirements(data["version"])
-        return alias
+        return alias and f"{alias.name} now points at {alias.version.version}."
 
 
 class AliasRemoveForm(DomainErrorFormMixin, forms.Form):
     """Unset an alias of one model (its gates stay); the alias is named by the URL."""
 
-    def remove(self, artifact: ModelArtifact, name: str, *, user) -> ModelAlias | None:
-        """Unset the alias; return it, or None with the refusal as a form error."""
-        return self.attempt(ModelAlias.objects.remove, artifact, name, user=user)
+    context_name = "remove_form"
+
+    def __init__(self, *args, artifact: ModelArtifact, alias_name: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.artifact, self.alias_name = artifact, alias_name
+
+    def save(self, *, user) -> str | None:
+        """Unset the alias; say so, or return None with the refusal as a form error."""
+        alias = self.attempt(ModelAlias.objects.remove, self.artifact, self.alias_name, user=user)
+        return alias and f"{alias.name} no longer points at a version."
 
 
 class AliasGatesForm(DomainErrorFormMixin, forms.Form):
@@ -208,34 +217,36 @@ class AliasGatesForm(DomainErrorFormMixin, forms.Form):
     )
     reason = forms.CharField(required=False, max_length=500, label="Reason (optional)")
 
-    def __init__(self, *args, alias_name: str, **kwargs):
+    context_name = "gates_form"
+
+    def __init__(self, *args, alias: ModelAlias, **kwargs):
         # One form per alias on the page: the prefix keeps their ids apart.
-        super().__init__(*args, prefix=f"gates-{alias_name}", **kwargs)
-        self.alias_name = alias_name
+        super().__init__(*args, prefix=f"gates-{alias.name}", **kwargs)
+        self.alias = alias
+        self.alias_name = alias.name
 
     @classmethod
     def for_alias(cls, alias: ModelAlias) -> "AliasGatesForm":
         """Return the form filled with `alias`'s current gates."""
-        return cls(
-            alias_name=alias.name,
-            initial={
-                "requirements": alias.requirements,
-                "requires_completed_eval": alias.requires_completed_eval,
-            },
-        )
+        initial = {
+            "requirements": alias.requirements,
+            "requires_completed_eval": alias.requires_completed_eval,
+        }
+        return cls(alias=alias, initial=initial)
 
-    def save(self, alias: ModelAlias, *, user) -> ModelAlias | None:
-        """Replace the gates; return the alias, or None with the refusal as a form error."""
+    def save(self, *, user) -> str | None:
+        """Replace the gates; say so, or return None with the refusal as a form error."""
         data = self.cleaned_data
-        return self.attempt(
+        alias = self.attempt(
             ModelAlias.objects.set_gates,
-            alias.artifact,
-            alias.name,
+            self.alias.artifact,
+            self.alias.name,
             requirements=data["requirements"],
             requires_completed_eval=data["requires_completed_eval"],
             user=user,
             reason=data["reason"],
         )
+        return alias and f"The gates of {alias.name} are saved."
 
 
 class RepoIdForm(forms.ModelForm):

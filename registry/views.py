@@ -349,10 +349,7 @@ def version_by_label(request, artifact_id, label):
 def alias_point(request, artifact_id):
     """Point an alias at a version from the model page; a gate's refusal lists each unmet need."""
     artifact = get_object_or_404(ModelArtifact, pk=artifact_id)
-    form = AliasPointForm(request.POST, artifact=artifact)
-    alias = form.point(user=request.user) if form.is_valid() else None
-    done = alias and f"{alias.name} now points at {alias.version.version}."
-    return render_aliases(request, artifact, done, point_form=None if done else form)
+    return answer_alias_form(request, artifact, AliasPointForm(request.POST, artifact=artifact))
 
 
 @login_required
@@ -361,10 +358,8 @@ def alias_point(request, artifact_id):
 def alias_remove(request, artifact_id, name):
     """Unset an alias from the model page (its gates stay)."""
     artifact = get_object_or_404(ModelArtifact, pk=artifact_id)
-    form = AliasRemoveForm(request.POST)
-    alias = form.remove(artifact, name, user=request.user) if form.is_valid() else None
-    done = alias and f"{alias.name} no longer points at a version."
-    return render_aliases(request, artifact, done, remove_form=None if done else form)
+    form = AliasRemoveForm(request.POST, artifact=artifact, alias_name=name)
+    return answer_alias_form(request, artifact, form)
 
 
 @login_required
@@ -372,16 +367,16 @@ def alias_remove(request, artifact_id, name):
 @permission_required("registry.change_alias_gates", raise_exception=True)
 def alias_gates(request, artifact_id, name):
     """Replace an alias's requirements from the model page; a refusal shows beside the fields."""
-    artifact = get_object_or_404(ModelArtifact, pk=artifact_id)
-    alias = get_object_or_404(ModelAlias, artifact=artifact, name=name)
-    form = AliasGatesForm(request.POST, alias_name=alias.name)
-    saved = form.save(alias, user=request.user) if form.is_valid() else None
-    done = saved and f"The gates of {alias.name} are saved."
-    return render_aliases(request, artifact, done, gates_form=None if done else form)
+    alias = get_object_or_404(
+        ModelAlias.objects.select_related("artifact"), artifact=artifact_id, name=name
+    )
+    return answer_alias_form(request, alias.artifact, AliasGatesForm(request.POST, alias=alias))
 
 
-def render_aliases(request, artifact, done: str | None, **forms):
-    """Answer an alias form: the section in place for HTMX, else a redirect or the page again."""
+def answer_alias_form(request, artifact, form):
+    """Save an alias form; answer with the section in place for HTMX, else redirect or the page."""
+    done = form.save(user=request.user) if form.is_valid() else None
+    forms = {} if done else {form.context_name: form}
     if request.htmx:
         # 200 even for a refusal: htmx swaps only successful responses, and the refusal is shown.
         return render(
