@@ -166,6 +166,8 @@ class AliasPointForm(DomainErrorFormMixin, forms.Form):
     reason = forms.CharField(required=False, max_length=500, label="Reason (optional)")
 
     def __init__(self, *args, artifact: ModelArtifact, **kwargs):
+        # Its ids must not clash with the promote form's on the same page.
+        kwargs.setdefault("auto_id", "id_alias_%s")
         super().__init__(*args, **kwargs)
         self.artifact = artifact
         self.fields["version"].queryset = ModelVersion.objects.for_artifact(artifact).ready()

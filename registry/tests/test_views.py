@@ -17,6 +17,15 @@ def promote(artifact, *, seed, metrics):
     return ModelVersion.objects.promote(artifact, promotable_run(seed=seed, metrics=metrics))[0]
 
 
+def gate(artifact, *requirements: tuple[str, str, float], alias: str = "production"):
+    """Give `alias` of `artifact` the requirements (metric, op, value)."""
+    return ModelAlias.objects.set_gates(
+        artifact,
+        alias,
+        requirements=[{"metric": m, "op": op, "value": v} for m, op, v in requirements],
+    )
+
+
 def test_pages_need_login(client):
     assert client.get("/registry/").status_code == 302
 
@@ -363,10 +372,8 @@ def test_the_audit_trail_reads_as_sentences_with_links(curator_client):
     v2 = promote(artifact, seed=2, metrics={"eval_loss": 0.2})
     ModelAlias.objects.point(artifact, "production", v1)
     ModelAlias.objects.point(artifact, "production", v2, reason="lower loss")
-    ModelAlias.objects.set_gates(artifact, "production", requirements=[])
-    ModelAlias.objects.set_gates(
-        artifact, "production", requirements=[{"metric": "eval_loss", "op": "<=", "value": 0.25}]
-    )
+    gate(artifact)
+    gate(artifact, ("eval_loss", "<=", 0.25))
 
     html = curator_client.get(
         f"/registry/{artifact.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="event-list"
@@ -409,14 +416,7 @@ def test_a_curator_moves_an_alias_from_the_model_page(curator_client):
 def test_a_gate_refusal_lists_each_unmet_requirement_with_its_value(curator_client):
     artifact = ModelArtifactFactory()
     v1 = promote(artifact, seed=1, metrics={"eval_loss": 0.49, "accuracy": 0.5})
-    ModelAlias.objects.set_gates(
-        artifact,
-        "production",
-        requirements=[
-            {"metric": "eval_loss", "op": "<=", "value": 0.3},
-            {"metric": "accuracy", "op": ">=", "value": 0.9},
-        ],
-    )
+    gate(artifact, ("eval_loss", "<=", 0.3), ("accuracy", ">=", 0.9))
 
     response = curator_client.post(
         f"/registry/{artifact.pk}/aliases",
@@ -435,9 +435,7 @@ def test_a_gate_refusal_lists_each_unmet_requirement_with_its_value(curator_clie
 def test_without_javascript_a_refused_move_shows_the_page_with_the_refusal(curator_client):
     artifact = ModelArtifactFactory()
     v1 = promote(artifact, seed=1, metrics={"eval_loss": 0.49})
-    ModelAlias.objects.set_gates(
-        artifact, "production", requirements=[{"metric": "eval_loss", "op": "<=", "value": 0.3}]
-    )
+    gate(artifact, ("eval_loss", "<=", 0.3))
 
     response = curator_client.post(
         f"/registry/{artifact.pk}/aliases", {"alias": "production", "version": v1.pk}
@@ -471,7 +469,7 @@ def test_a_curator_edits_a_gate_from_the_model_page(curator_client):
 
 def test_a_bad_requirement_line_is_refused_beside_the_field(curator_client):
     artifact = ModelArtifactFactory()
-    ModelAlias.objects.set_gates(artifact, "production", requirements=[])
+    gate(artifact)
 
     response = curator_client.post(
         f"/registry/{artifact.pk}/aliases/production/gates",
