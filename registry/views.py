@@ -333,11 +333,11 @@ def version_context(version: ModelVersion, *, compare_id: str | None = None) -> 
 
 
 @login_required
-def version_by_label(request, artifact_id, label):
+def version_by_label(request, artifact_id, revision):
     """Open the version a label (or alias, or commit id) of one model names: audit links use it."""
     artifact = get_object_or_404(ModelArtifact, pk=artifact_id)
     try:
-        version = ModelVersion.objects.at_revision(artifact, label)
+        version = ModelVersion.objects.at_revision(artifact, revision)
     except RegistryError as exc:
         raise Http404(exc.message) from None
     return redirect("registry:version-detail", version_id=version.pk)
@@ -355,22 +355,22 @@ def alias_point(request, artifact_id):
 @login_required
 @require_POST
 @permission_required("registry.move_alias", raise_exception=True)
-def alias_remove(request, artifact_id, name):
+def alias_remove(request, artifact_id, alias):
     """Unset an alias from the model page (its gates stay)."""
     artifact = get_object_or_404(ModelArtifact, pk=artifact_id)
-    form = AliasRemoveForm(request.POST, artifact=artifact, alias_name=name)
+    form = AliasRemoveForm(request.POST, artifact=artifact, alias_name=alias)
     return answer_alias_form(request, artifact, form)
 
 
 @login_required
 @require_POST
 @permission_required("registry.change_alias_gates", raise_exception=True)
-def alias_gates(request, artifact_id, name):
+def alias_gates(request, artifact_id, alias):
     """Replace an alias's requirements from the model page; a refusal shows beside the fields."""
-    alias = get_object_or_404(
-        ModelAlias.objects.select_related("artifact"), artifact=artifact_id, name=name
+    gated = get_object_or_404(
+        ModelAlias.objects.select_related("artifact"), artifact=artifact_id, name=alias
     )
-    return answer_alias_form(request, alias.artifact, AliasGatesForm(request.POST, alias=alias))
+    return answer_alias_form(request, gated.artifact, AliasGatesForm(request.POST, alias=gated))
 
 
 def answer_alias_form(request, artifact, form):
