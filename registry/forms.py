@@ -257,6 +257,9 @@ class RepoIdForm(forms.ModelForm):
     class Meta:
         model = ModelArtifact
         fields = ["repo_id"]
+        labels = {"repo_id": "Repo id"}
+        help_texts = {"repo_id": "Clients that use the old id stop finding the model."}
+        widgets = {"repo_id": forms.TextInput(attrs={"placeholder": "acme/gemma-sft"})}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -378,7 +378,8 @@ def answer_alias_form(request, artifact, form):
     done = form.save(user=request.user) if form.is_valid() else None
     forms = {} if done else {form.context_name: form}
     if request.htmx:
-        # 200 even for a refusal: htmx swaps only successful responses, and the refusal is shown.
+        # 200 with the refusal in the section, as the promote form does: a refusal is an answer
+        # to show in place, not a failed request for the browser's console.
         return render(
             request,
             "registry/modelartifact_detail.html#aliases",
