@@ -86,6 +86,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # The registry's actions on run pages: runs must not know the registry.
+                "registry.context_processors.run_actions",
             ],
         },
     },

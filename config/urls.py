@@ -2,13 +2,22 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.api import router
 
+
+def favicon(request):
+    """Send browsers that ask for /favicon.ico (the admin's pages do) to the static icon."""
+    return redirect(static("favicon.ico"), permanent=True)
+
+
 urlpatterns = [
+    path("favicon.ico", favicon, name="favicon"),
     path("", RedirectView.as_view(pattern_name="runs:run-list", permanent=False), name="home"),
     path("runs/", include("runs.urls")),
     path("registry/", include("registry.urls")),

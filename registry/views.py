@@ -3,21 +3,27 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
-from registry.choices import EventKind
+from registry.choices import AliasChangeKind, EventKind, VersionStatus
 from registry.exceptions import RegistryError
 from registry.forms import (
+    AliasGatesForm,
+    AliasPointForm,
+    AliasRemoveForm,
     ModelArtifactForm,
+    ModelPagePromoteForm,
     PromoteRunForm,
     RepoIdForm,
     TagsForm,
     VersionSearchForm,
 )
-from registry.models import AliasChange, ModelArtifact, ModelVersion, RegistryEvent
+from registry.models import AliasChange, ModelAlias, ModelArtifact, ModelVersion, RegistryEvent
+from runs.lifecycle import RunStatus
 from runs.models import TunixRun
 
 MODELS_PER_PAGE = 25
@@ -48,14 +54,10 @@ def list_context(request, new_form) -> dict:
 def artifact_new(request):
     """Create a model and open it; errors are shown beside the fields without a reload."""
     form = ModelArtifactForm(request.POST)
-    if form.is_valid():
-        try:
-            artifact = form.save()
-        except RegistryError as exc:
-            form.add_error("name", exc.message)
-        else:
-            url = reverse("registry:artifact-detail", args=[artifact.pk])
-            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    artifact = form.save() if form.is_valid() else None
+    if artifact is not None:
+        url = reverse("registry:artifact-detail", args=[artifact.pk])
+        return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     if request.htmx:
         return render(
             request, "registry/modelartifact_list.html#new-model-form", {"new_form": form}
@@ -76,12 +78,15 @@ def artifact_detail(request, artifact_id):
         "event-list",
         "force-field",
         "hub-access",
+        "aliases",
     ):
         template += "#" + request.htmx.target
     return render(request, template, context)
 
 
-def artifact_context(request, artifact, *, promote_form=None, repo_id_form=None) -> dict:
+def artifact_context(
+    request, artifact, *, promote_form=None, repo_id_form=None, **alias_forms
+) -> dict:
     """What the model page shows: versions (filtered), aliases, timeline, events, forms."""
     search = {
         "metric": request.GET.get("metric", "").strip(),
@@ -99,23 +104,66 @@ def artifact_context(request, artifact, *, promote_form=None, repo_id_form=None)
     events = RegistryEvent.objects.for_artifact(artifact).of_kind(
         kind if kind in EventKind.values else None
     )
+    page = Paginator(versions, VERSIONS_PER_PAGE).get_page(request.GET.get("page"))
+    page.object_list = [with_tags_form(version) for version in page.object_list]
     return {
         "artifact": artifact,
-        "versions": Paginator(versions, VERSIONS_PER_PAGE).get_page(request.GET.get("page")),
+        "versions": page,
+        "metric_column": search["metric"] or shared_key_metric(page.object_list),
         "search": search,
         "search_error": search_error,
-        "aliases": artifact.aliases.select_related("version").order_by("name"),
-        "alias_changes": AliasChange.objects.for_artifact(artifact).select_related(
-            "from_version", "to_version"
-        )[:50],
         "events": Paginator(events.select_related("version"), EVENTS_PER_PAGE).get_page(
             request.GET.get("events_page")
         ),
-        "event_kinds": EventKind.choices,
+        "EventKind": EventKind,
         "kind": kind,
-        "promote_form": promote_form or PromoteRunForm(initial={"artifact": artifact.pk}),
+        "promote_form": promote_form or ModelPagePromoteForm(initial={"artifact": artifact.pk}),
         "force_run": failed_run(request.GET.get("run")),
+        **aliases_context(artifact, **alias_forms),
         **hub_context(request, artifact, repo_id_form),
+    }
+
+
+def tags_form(version: ModelVersion, data=None) -> TagsForm:
+    """Return the inline tags form of one version row, its ids unique on the page."""
+    form = TagsForm(data, initial={"tags": version.tags}, auto_id=f"tags-{version.pk}-%s")
+    form.fields["tags"].label = f"Tags of {version.version}"
+    return form
+
+
+def with_tags_form(version: ModelVersion) -> ModelVersion:
+    """Attach the row's tags form, which the version row renders on demand."""
+    version.tags_form = tags_form(version)
+    return version
+
+
+def shared_key_metric(versions) -> str:
+    """Return the key metric every listed version shares (the column's name), or ""."""
+    names = {version.key_metric[0] if version.key_metric else None for version in versions}
+    return names.pop() or "" if len(names) == 1 else ""
+
+
+def aliases_context(artifact, *, point_form=None, gates_form=None, remove_form=None) -> dict:
+    """What the aliases section shows: each alias with its gate form, the move form, history."""
+    aliases = artifact.aliases.select_related("version").order_by("name")
+    rows = [
+        {
+            "alias": alias,
+            "gates_form": gates_form
+            if gates_form is not None and gates_form.alias_name == alias.name
+            else AliasGatesForm.for_alias(alias),
+        }
+        for alias in aliases
+    ]
+    return {
+        "artifact": artifact,
+        "alias_rows": rows,
+        "point_form": point_form or AliasPointForm(artifact=artifact),
+        "remove_form": remove_form,
+        "alias_changes": AliasChange.objects.for_artifact(artifact).select_related(
+            "from_version", "to_version"
+        )[:50],
+        "AliasChangeKind": AliasChangeKind,
     }
 
 
@@ -164,7 +212,7 @@ def failed_run(run_id: str | None) -> TunixRun | None:
     if not run_id:
         return None
     try:
-        return TunixRun.objects.filter(pk=run_id, status="failed").first()
+        return TunixRun.objects.filter(pk=run_id, status=RunStatus.FAILED).first()
     except ValueError:
         return None
 
@@ -176,7 +224,7 @@ def artifact_promote(request, artifact_id):
     artifact = get_object_or_404(ModelArtifact, pk=artifact_id)
     if not request.user.has_perm("registry.add_modelversion"):
         return render_promote_refusal(request, artifact, None, "You may not promote runs.", 403)
-    form = PromoteRunForm({**request.POST.dict(), "artifact": artifact.pk})
+    form = ModelPagePromoteForm({**request.POST.dict(), "artifact": artifact.pk})
     result = form.promote(user=request.user) if form.is_valid() else None
     if result is None:
         return render_promote_refusal(request, artifact, form, None, 400)
@@ -188,19 +236,22 @@ def artifact_promote(request, artifact_id):
     return render(
         request,
         "registry/partials/version_row.html",
-        {"version": version, "artifact": artifact, "created": created},
+        {"version": with_tags_form(version), "artifact": artifact, "created": created},
     )
 
 
 def render_promote_refusal(request, artifact, form, message, status):
-    form = form or PromoteRunForm(initial={"artifact": artifact.pk})
+    """Show the promote form again with its refusal: in place for HTMX, else on the page."""
+    form = form or ModelPagePromoteForm(initial={"artifact": artifact.pk})
     if message:
         form.add_error(None, message)
     if request.htmx:
+        # A refused failed run: offer force straight away rather than after another change.
+        force_run = failed_run(request.POST.get("run"))
         response = render(
             request,
             "registry/modelartifact_detail.html#promote-form",
-            {"artifact": artifact, "promote_form": form},
+            {"artifact": artifact, "promote_form": form, "force_run": force_run},
         )
         return reswap(retarget(response, "#promote-form"), "outerHTML")
     return render(
@@ -217,12 +268,14 @@ def render_promote_refusal(request, artifact, form, message, status):
 def version_tags(request, version_id):
     """Replace a version's tags inline; the cell comes back, with the refusal if any."""
     version = get_object_or_404(ModelVersion.objects.select_related("artifact"), pk=version_id)
-    form = TagsForm(request.POST)
+    form = version.tags_form = tags_form(version, request.POST)
     if form.is_valid():
         form.save(version, user=request.user)
     if request.htmx:
         return render(
-            request, "registry/partials/version_tags.html", {"version": version, "tags_form": form}
+            request,
+            "registry/partials/version_tags.html",
+            {"version": version},
         )
     if form.errors:
         messages.error(request, " ".join(form.errors.get("tags", [])))
@@ -265,4 +318,86 @@ def version_context(version: ModelVersion, *, compare_id: str | None = None) -> 
         "siblings": siblings,
         "other": other,
         "comparison": version.compare(other) if other else None,
+        "VersionStatus": VersionStatus,
     }
+
+
+@login_required
+def version_by_label(request, artifact_id, revision):
+    """Open the version a label (or alias, or commit id) of one model names: audit links use it."""
+    artifact = get_object_or_404(ModelArtifact, pk=artifact_id)
+    try:
+        version = ModelVersion.objects.at_revision(artifact, revision)
+    except RegistryError as exc:
+        raise Http404(exc.message) from None
+    return redirect("registry:version-detail", version_id=version.pk)
+
+
+@login_required
+@require_POST
+@permission_required("registry.move_alias", raise_exception=True)
+def alias_point(request, artifact_id):
+    """Point an alias at a version from the model page; a gate's refusal lists each unmet need."""
+    artifact = get_object_or_404(ModelArtifact, pk=artifact_id)
+    return answer_alias_form(request, artifact, AliasPointForm(request.POST, artifact=artifact))
+
+
+@login_required
+@require_POST
+@permission_required("registry.move_alias", raise_exception=True)
+def alias_remove(request, artifact_id, alias):
+    """Unset an alias from the model page (its gates stay)."""
+    artifact = get_object_or_404(ModelArtifact, pk=artifact_id)
+    form = AliasRemoveForm(request.POST, artifact=artifact, alias_name=alias)
+    return answer_alias_form(request, artifact, form)
+
+
+@login_required
+@require_POST
+@permission_required("registry.change_alias_gates", raise_exception=True)
+def alias_gates(request, artifact_id, alias):
+    """Replace an alias's requirements from the model page; a refusal shows beside the fields."""
+    gated = get_object_or_404(
+        ModelAlias.objects.select_related("artifact"), artifact=artifact_id, name=alias
+    )
+    return answer_alias_form(request, gated.artifact, AliasGatesForm(request.POST, alias=gated))
+
+
+def answer_alias_form(request, artifact, form):
+    """Save an alias form; answer with the section in place for HTMX, else redirect or the page."""
+    done = form.save(user=request.user) if form.is_valid() else None
+    forms = {} if done else {form.context_name: form}
+    if request.htmx:
+        # 200 with the refusal in the section, as the promote form does: a refusal is an answer
+        # to show in place, not a failed request for the browser's console.
+        return render(
+            request,
+            "registry/modelartifact_detail.html#aliases",
+            aliases_context(artifact, **forms),
+        )
+    if done:
+        messages.success(request, done)
+        return redirect(reverse("registry:artifact-detail", args=[artifact.pk]) + "#aliases")
+    return render(
+        request,
+        "registry/modelartifact_detail.html",
+        artifact_context(request, artifact, **forms),
+        status=400,
+    )
+
+
+@login_required
+@permission_required("registry.add_modelversion", raise_exception=True)
+def run_promote(request):
+    """Promote a run into a model of choice: the promote action the registry gives run pages."""
+    form = PromoteRunForm(request.POST or None, initial={"run": request.GET.get("run")})
+    result = (
+        form.promote(user=request.user) if request.method == "POST" and form.is_valid() else None
+    )
+    if result is not None:
+        version, created = result
+        verb = "Promoted" if created else "Already promoted as"
+        messages.success(request, f"{verb} {version.version} (sha256:{version.short_digest}).")
+        return redirect("registry:version-detail", version_id=version.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "registry/modelversion_form.html", {"form": form}, status=status)

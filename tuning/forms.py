@@ -3,7 +3,7 @@
 from django import forms
 from django.conf import settings
 
-from registry.exceptions import RegistryError
+from registry.forms import DomainErrorFormMixin, TagsField
 from registry.models import ModelArtifact
 from runs.forms import JSONObjectField
 from tuning.exceptions import TuningError
@@ -46,24 +46,21 @@ class TuningJobForm(forms.Form):
             return None
 
 
-class PromoteBestForm(forms.Form):
+class PromoteBestForm(DomainErrorFormMixin, forms.Form):
     """Promote a job's best trial into a model."""
 
     artifact = forms.ModelChoiceField(queryset=ModelArtifact.objects.all(), label="Model")
     version = forms.CharField(required=False, max_length=64, label="Label (optional)")
-    tags = forms.CharField(required=False, label="Tags", help_text="Separated by commas.")
+    tags = TagsField(label="Tags")
 
     def promote(self, job, *, user):
         """Promote; return the version, or None with the refusal as a form error."""
         data = self.cleaned_data
-        try:
-            version, _ = job.promote_best(
-                data["artifact"],
-                version=data["version"] or None,
-                tags=data["tags"].replace(",", " ").split(),
-                user=user,
-            )
-        except (TuningError, RegistryError) as exc:
-            self.add_error(None, exc.message)
-            return None
-        return version
+        result = self.attempt(
+            job.promote_best,
+            data["artifact"],
+            version=data["version"] or None,
+            tags=data["tags"],
+            user=user,
+        )
+        return result[0] if result else None

@@ -12,7 +12,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefre
 from runs.charts import curves_chart, line_chart
 from tuning.exceptions import TuningError
 from tuning.forms import PromoteBestForm, TuningJobForm
-from tuning.models import TuningJob
+from tuning.models import JobStatus, TuningJob
 
 JOBS_PER_PAGE = 25
 
@@ -42,6 +42,7 @@ def job_new(request):
 
 
 def job_url(job: TuningJob) -> str:
+    """Return the job's page."""
     return reverse("tuning:job-detail", args=[job.pk])
 
 
@@ -61,6 +62,7 @@ def job_detail(request, job_id):
 
 
 def job_context(job: TuningJob, promote_form: PromoteBestForm) -> dict:
+    """What the job page shows: its trials, the metric by trial, each trial's curve, the form."""
     trials = list(job.trials.select_related("run"))
     best_index = next((i for i, t in enumerate(trials) if t.pk == job.best_trial_id), None)
     chart = line_chart(
@@ -84,6 +86,7 @@ def job_context(job: TuningJob, promote_form: PromoteBestForm) -> dict:
         "chart": chart,
         "curves": curves,
         "promote_form": promote_form,
+        "JobStatus": JobStatus,
     }
 
 

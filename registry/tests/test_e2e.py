@@ -1,7 +1,9 @@
 """The main journey in a real browser (Debian's chromium driven by Playwright), against a live
 server and the real worker: log in, launch a real Tunix run from the form's preset and watch it
 finish, create a model, promote the Tunix run, download and check the version, tune lora_demo on
-Ray, promote the best trial. Any browser console error fails it.
+Ray, promote the best trial, then curate: edit tags in place, point an alias, tighten its gate
+and see the refusal. Any browser console error fails it. With SCREENSHOTS_DIR, each page checked
+is saved at a desktop and a phone width.
 """
 
 import hashlib
@@ -25,6 +27,9 @@ PASSWORD = "a long e2e password 42"
 # `make screenshots` sets this: each page the journey checks is saved there as a PNG.
 UUID_IN_PATH = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 SCREENSHOTS = Path(os.environ["SCREENSHOTS_DIR"]) if os.environ.get("SCREENSHOTS_DIR") else None
+# The widths the pages must read well at: a laptop, and a phone (saved as NAME-phone.png).
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -60,7 +65,7 @@ def browser_page(live_server, settings, monkeypatch):
             headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
-        page = browser.new_page(accept_downloads=True)
+        page = browser.new_page(viewport=DESKTOP, accept_downloads=True)
         page.console_errors = []
         page.on(
             "console",
@@ -105,13 +110,37 @@ def assert_accessible(page) -> None:
     page.keyboard.press("Tab")
     focused = page.evaluate("() => document.activeElement && document.activeElement.tagName")
     assert focused in ("A", "BUTTON", "INPUT", "SELECT", "TEXTAREA", "SUMMARY")
-    if SCREENSHOTS:
-        path = page.url.split("//", 1)[1].split("/", 1)[1]
-        # A run's id is random: name its picture after the run, so the README can link it.
-        if UUID_IN_PATH.search(path):
-            path = UUID_IN_PATH.sub(page.locator("h1").inner_text(), path)
-        name = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")
-        page.screenshot(path=str(SCREENSHOTS / f"{name or 'home'}.png"), full_page=True)
+    page.set_viewport_size(PHONE)
+    assert_fits(page)
+    page.set_viewport_size(DESKTOP)
+    save_screenshots(page)
+
+
+def save_screenshots(page, suffix: str = "") -> None:
+    """With SCREENSHOTS_DIR, save the page at both widths: NAME.png and NAME-phone.png."""
+    if not SCREENSHOTS:
+        return
+    path = page.url.split("//", 1)[1].split("/", 1)[1].split("?", 1)[0]
+    # A run's id is random: name its picture after the run, so the README can link it.
+    if UUID_IN_PATH.search(path):
+        path = UUID_IN_PATH.sub(page.locator("h1").inner_text(), path)
+    name = (re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "home") + suffix
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-phone.png"), full_page=True)
+    page.set_viewport_size(DESKTOP)
+
+
+def assert_fits(page) -> None:
+    """Nothing makes the page wider than the window (wide tables scroll inside their box)."""
+    wider = page.evaluate(
+        """() => document.documentElement.scrollWidth <= window.innerWidth ? [] :
+            [...document.querySelectorAll('body *')]
+            .filter(el => el.getBoundingClientRect().right > window.innerWidth + 1)
+            .map(el => el.tagName + (el.id ? '#' + el.id : '') + '.' + el.className)
+            .slice(0, 8)"""
+    )
+    assert wider == [], f"wider than a phone on {page.url}: {wider}"
 
 
 def test_the_main_journey_in_a_browser(browser_page, tmp_path):
@@ -216,5 +245,41 @@ def test_the_main_journey_in_a_browser(browser_page, tmp_path):
     page.goto(f"{base}/registry/{artifact.pk}/")
     page.locator("#version-rows tr", has_text="v2").wait_for()
     assert ModelVersion.objects.filter(artifact=artifact).count() == 2
+    v2 = ModelVersion.objects.get(artifact=artifact, version="v2")
+
+    # Curate on the model page: tags in a popover, an alias pointed, a gate that refuses.
+    page.get_by_label("Edit the tags of v1").click()
+    page.get_by_label("Tags of v1", exact=True).fill("e2e, reviewed")
+    page.get_by_role("button", name="Save tags").click()
+    page.locator("#version-rows tr", has_text="v1").get_by_text("e2e, reviewed").wait_for()
+    page.locator("#alias-form").get_by_label("Alias").fill("production")
+    page.locator("#alias-form").get_by_label("Version").select_option(str(version.pk))
+    page.locator("#alias-form").get_by_label("Reason (optional)").fill("first reviewed")
+    page.get_by_role("button", name="Move alias").click()
+    page.locator("#alias-production").get_by_role("link", name="v1").wait_for()
+    page.get_by_label("Edit the gates of production").click()
+    page.get_by_label("Requirements", exact=True).fill("eval_loss <= -1")
+    page.get_by_role("button", name="Save gates").click()
+    page.locator("#alias-production", has_text="eval_loss <= -1").wait_for()
+    page.locator("#alias-form").get_by_label("Version").select_option(str(v2.pk))
+    page.get_by_role("button", name="Move alias").click()
+    refusal = page.locator("#alias-form .refusal")
+    refusal.wait_for()
+    assert "production cannot point at v2" in refusal.inner_text()
+    assert refusal.locator("li").count() == 1
+    assert "eval_loss <= -1" in refusal.locator("li").inner_text()
+    save_screenshots(page, "-gate-refusal")
+    page.reload()
+    page.get_by_text("pointed the new alias production at v1: “first reviewed”.").wait_for()
+    assert_accessible(page)
+
+    # The registry's promote page, which a completed run's page links to.
+    page.goto(f"{base}/runs/{tunix_run.pk}/")
+    page.get_by_role("link", name="Promote this run").click()
+    page.wait_for_url(re.compile(r"/registry/promote\?run="))
+    assert page.get_by_label("Run (completed or failed, newest first)").input_value() == str(
+        tunix_run.pk
+    )
+    assert_accessible(page)
 
     assert page.console_errors == []

@@ -17,6 +17,15 @@ def promote(artifact, *, seed, metrics):
     return ModelVersion.objects.promote(artifact, promotable_run(seed=seed, metrics=metrics))[0]
 
 
+def gate(artifact, *requirements: tuple[str, str, float], alias: str = "production"):
+    """Give `alias` of `artifact` the requirements (metric, op, value)."""
+    return ModelAlias.objects.set_gates(
+        artifact,
+        alias,
+        requirements=[{"metric": m, "op": op, "value": v} for m, op, v in requirements],
+    )
+
+
 def test_pages_need_login(client):
     assert client.get("/registry/").status_code == 302
 
@@ -344,3 +353,195 @@ def test_model_page_refuses_a_nan_bound_as_the_api_does(logged_in):
     html = logged_in.get(f"/registry/{artifact.pk}/?metric=eval_loss&lte=nan").content.decode()
 
     assert "Bounds must be numbers" in html
+
+
+def test_the_versions_table_names_the_shared_key_metric_in_its_header(logged_in):
+    artifact = ModelArtifactFactory()
+    promote(artifact, seed=1, metrics={"eval_loss": 0.4980})
+
+    html = logged_in.get(f"/registry/{artifact.pk}/").content.decode()
+
+    assert '<th scope="col" class="nowrap">eval_loss</th>' in html
+    assert ">0.4980</td>" in html
+
+
+def test_tags_are_edited_in_a_form_that_opens_on_demand(curator_client):
+    artifact = ModelArtifactFactory()
+    version = promote(artifact, seed=1, metrics={})
+
+    html = curator_client.get(f"/registry/{artifact.pk}/").content.decode()
+
+    assert f'<summary aria-label="Edit the tags of {version.version}">Edit</summary>' in html
+    assert f'id="tags-{version.pk}-tags"' in html
+
+
+def test_the_audit_trail_reads_as_sentences_with_links(curator_client):
+    artifact = ModelArtifactFactory()
+    v1 = promote(artifact, seed=1, metrics={"eval_loss": 0.3})
+    v2 = promote(artifact, seed=2, metrics={"eval_loss": 0.2})
+    ModelAlias.objects.point(artifact, "production", v1)
+    ModelAlias.objects.point(artifact, "production", v2, reason="lower loss")
+    gate(artifact)
+    gate(artifact, ("eval_loss", "<=", 0.25))
+
+    html = curator_client.get(
+        f"/registry/{artifact.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="event-list"
+    ).content.decode()
+
+    link = f'<a href="/registry/{artifact.pk}/versions/v1">v1</a>'
+    assert f"moved the alias <strong>production</strong> from {link} to" in html
+    assert "lower loss" in html
+    assert 'requires from none to <span class="nowrap">eval_loss &lt;= 0.25</span>.' in html
+    assert "{'requirements'" not in html and "{&#x27;" not in html
+
+
+def test_an_audit_link_opens_the_version_by_its_label(logged_in):
+    artifact = ModelArtifactFactory()
+    v1 = promote(artifact, seed=1, metrics={})
+
+    response = logged_in.get(f"/registry/{artifact.pk}/versions/v1")
+
+    assert response.status_code == 302
+    assert response["Location"] == f"/registry/versions/{v1.pk}/"
+    assert logged_in.get(f"/registry/{artifact.pk}/versions/v9").status_code == 404
+
+
+def test_a_curator_moves_an_alias_from_the_model_page(curator_client):
+    artifact = ModelArtifactFactory()
+    v1 = promote(artifact, seed=1, metrics={"eval_loss": 0.3})
+
+    response = curator_client.post(
+        f"/registry/{artifact.pk}/aliases",
+        {"alias": "production", "version": v1.pk, "reason": "first"},
+        HTTP_HX_REQUEST="true",
+    )
+
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section id="aliases"')
+    assert ModelAlias.objects.resolve(artifact, "production") == v1
+    assert "set to v1" in html and "first" in html
+
+
+def test_a_gate_refusal_lists_each_unmet_requirement_with_its_value(curator_client):
+    artifact = ModelArtifactFactory()
+    v1 = promote(artifact, seed=1, metrics={"eval_loss": 0.49, "accuracy": 0.5})
+    gate(artifact, ("eval_loss", "<=", 0.3), ("accuracy", ">=", 0.9))
+
+    response = curator_client.post(
+        f"/registry/{artifact.pk}/aliases",
+        {"alias": "production", "version": v1.pk},
+        HTTP_HX_REQUEST="true",
+    )
+
+    html = response.content.decode()
+    assert response.status_code == 200  # an answer shown in place
+    assert "production cannot point at v1: its gate requires" in html
+    assert "<li>eval_loss &lt;= 0.3 (the version&#x27;s eval_loss is 0.49)</li>" in html
+    assert "<li>accuracy &gt;= 0.9 (the version&#x27;s accuracy is 0.5)</li>" in html
+    assert ModelAlias.objects.get(artifact=artifact, name="production").version is None
+
+
+def test_without_javascript_a_refused_move_shows_the_page_with_the_refusal(curator_client):
+    artifact = ModelArtifactFactory()
+    v1 = promote(artifact, seed=1, metrics={"eval_loss": 0.49})
+    gate(artifact, ("eval_loss", "<=", 0.3))
+
+    response = curator_client.post(
+        f"/registry/{artifact.pk}/aliases", {"alias": "production", "version": v1.pk}
+    )
+
+    assert response.status_code == 400
+    assert "the version&#x27;s eval_loss is 0.49" in response.content.decode()
+
+
+def test_a_curator_edits_a_gate_from_the_model_page(curator_client):
+    artifact = ModelArtifactFactory()
+    v1 = promote(artifact, seed=1, metrics={"eval_loss": 0.3})
+    ModelAlias.objects.point(artifact, "production", v1)
+
+    response = curator_client.post(
+        f"/registry/{artifact.pk}/aliases/production/gates",
+        {
+            "gates-production-requirements": "eval_loss <= 0.35\naccuracy >= 0.5",
+            "gates-production-reason": "stricter",
+        },
+        HTTP_HX_REQUEST="true",
+    )
+
+    alias = ModelAlias.objects.get(artifact=artifact, name="production")
+    assert alias.requirements == [
+        {"metric": "eval_loss", "op": "<=", "value": 0.35},
+        {"metric": "accuracy", "op": ">=", "value": 0.5},
+    ]
+    assert "requirements changed" in response.content.decode()
+
+
+def test_a_bad_requirement_line_is_refused_beside_the_field(curator_client):
+    artifact = ModelArtifactFactory()
+    gate(artifact)
+
+    response = curator_client.post(
+        f"/registry/{artifact.pk}/aliases/production/gates",
+        {"gates-production-requirements": "eval_loss about 0.3"},
+        HTTP_HX_REQUEST="true",
+    )
+
+    html = response.content.decode()
+    assert "Write one requirement a line" in html
+    assert '<details class="popover" open>' in html
+    assert ModelAlias.objects.get(artifact=artifact, name="production").requirements == []
+
+
+def test_a_curator_removes_an_alias_from_the_model_page(curator_client):
+    artifact = ModelArtifactFactory()
+    v1 = promote(artifact, seed=1, metrics={})
+    ModelAlias.objects.point(artifact, "production", v1)
+
+    response = curator_client.post(
+        f"/registry/{artifact.pk}/aliases/production/remove", follow=True
+    )
+
+    assert "production no longer points at a version." in response.content.decode()
+    assert ModelAlias.objects.get(artifact=artifact, name="production").version is None
+
+
+def test_readers_cannot_move_aliases_or_edit_gates(logged_in):
+    artifact = ModelArtifactFactory()
+    v1 = promote(artifact, seed=1, metrics={})
+
+    moved = logged_in.post(f"/registry/{artifact.pk}/aliases", {"alias": "p", "version": v1.pk})
+    gated = logged_in.post(f"/registry/{artifact.pk}/aliases/p/gates", {})
+
+    assert moved.status_code == gated.status_code == 403
+    assert "Move alias" not in logged_in.get(f"/registry/{artifact.pk}/").content.decode()
+
+
+def test_a_run_is_promoted_into_a_model_of_choice_from_the_registry_page(curator_client):
+    artifact = ModelArtifactFactory(name="Chosen")
+    run = promotable_run(seed=3)
+
+    form = curator_client.get(f"/registry/promote?run={run.id}").content.decode()
+    response = curator_client.post(
+        "/registry/promote", {"artifact": artifact.pk, "run": str(run.id), "tags": "a, b"}
+    )
+
+    version = ModelVersion.objects.get(artifact=artifact)
+    assert f'<option value="{run.id}" selected>' in form
+    assert response["Location"] == f"/registry/versions/{version.pk}/"
+    assert version.tags == ["a", "b"]
+
+
+def test_event_pages_keep_the_kind_filter_and_swap_in_place(logged_in):
+    artifact = ModelArtifactFactory()
+    version = promote(artifact, seed=1, metrics={})
+    for n in range(25):
+        version.set_tags([f"t{n}"])
+
+    html = logged_in.get(
+        f"/registry/{artifact.pk}/?kind=tag_change",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="event-list",
+    ).content.decode()
+
+    assert 'href="?kind=tag_change&amp;events_page=2"' in html
+    assert 'hx-target="#event-list"' in html and ">Older</a>" in html

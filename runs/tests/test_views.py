@@ -218,3 +218,42 @@ def test_the_run_list_shows_the_headline_metrics_rounded(logged_in_client):
 
     assert "loss=2.9468, eval_loss=2.9227" in html
     assert "step_seconds" not in html
+
+
+def test_a_completed_run_offers_the_registrys_promote_action_to_curators(client, curators_group):
+    user = UserFactory()
+    user.groups.add(curators_group)
+    client.force_login(user)
+    run = TunixRunFactory(completed=True)
+    running = TunixRunFactory(running=True)
+
+    html = client.get(f"/runs/{run.id}/").content.decode()
+
+    assert f'<a href="/registry/promote?run={run.id}">Promote this run</a>' in html
+    assert "/admin/" not in html.split("<main", 1)[1]
+    assert "Promote this run" not in client.get(f"/runs/{running.id}/").content.decode()
+
+
+def test_readers_are_not_offered_the_promote_action(logged_in_client):
+    run = TunixRunFactory(completed=True)
+
+    assert "Promote this run" not in logged_in_client.get(f"/runs/{run.id}/").content.decode()
+
+
+def test_a_running_run_page_refreshes_itself_without_javascript(logged_in_client):
+    running = TunixRunFactory(running=True)
+    done = TunixRunFactory(completed=True)
+
+    running_html = logged_in_client.get(f"/runs/{running.id}/").content.decode()
+    done_html = logged_in_client.get(f"/runs/{done.id}/").content.decode()
+
+    assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in running_html
+    assert f'<a href="/runs/{running.id}/">refresh</a>' in running_html
+    assert 'http-equiv="refresh"' not in done_html
+
+
+def test_the_favicon_is_served(client):
+    response = client.get("/favicon.ico", follow=True)
+
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content)[:4] == b"\x00\x00\x01\x00"

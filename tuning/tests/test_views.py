@@ -181,3 +181,12 @@ def test_the_poll_draws_each_trials_loss_curve_while_the_job_runs(curator_client
     assert "Training loss by step, per trial" in html
     assert html.count('<polyline points="') == 2
     assert "trial 1: last loss 3.5" in html and "trial 2: last loss 4.5" in html
+
+
+def test_a_running_job_page_refreshes_itself_without_javascript(curator_client):
+    running = TuningJobFactory(status="running")
+
+    html = curator_client.get(f"/tuning/{running.pk}/").content.decode()
+
+    assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in html
+    assert f'<a href="/tuning/{running.pk}/">refresh</a>' in html
