@@ -92,3 +92,14 @@ class BlobCorruptedError(StorageError):
         self.actual = actual
         # False when the file changed while it was read: its bytes may still be right.
         self.certain = certain
+
+
+class GateUnmetError(RegistryError):
+    """An alias's gate refuses a version; `unmet` names each requirement and the version's value."""
+
+    code = GATE_UNMET
+
+    def __init__(self, message: str, *, unmet: list[str]):
+        super().__init__(message)
+        self.unmet = unmet
+        self.errors = {"unmet": unmet}  # the API shows each one beside the sentence

@@ -6,7 +6,7 @@ from django import forms
 from django.db import IntegrityError, transaction
 
 from config.exceptions import DomainError
-from registry.exceptions import GATE_UNMET, INVALID_SEARCH, RegistryError
+from registry.exceptions import INVALID_SEARCH, GateUnmetError, RegistryError
 from registry.gates import OPERATORS
 from registry.models import ModelAlias, ModelArtifact, ModelVersion
 from runs.models import TunixRun
@@ -186,10 +186,8 @@ class AliasPointForm(DomainErrorFormMixin, forms.Form):
             user=user,
             reason=data["reason"],
         )
-        if alias is None and self.refusal.code == GATE_UNMET:
-            # The refusal names the requirements in one sentence; list each with its value.
-            gate = self.artifact.aliases.get(name=data["alias"])
-            self.unmet = gate.unmet_requirements(data["version"])
+        if isinstance(self.refusal, GateUnmetError):
+            self.unmet = self.refusal.unmet
         return alias and f"{alias.name} now points at {alias.version.version}."
 
 

@@ -9,9 +9,9 @@ from django.db import models, transaction
 from registry.choices import AliasChangeKind, EventKind
 from registry.exceptions import (
     ALIAS_NOT_FOUND,
-    GATE_UNMET,
     VERSION_NOT_READY,
     WRONG_MODEL,
+    GateUnmetError,
     RegistryError,
 )
 from registry.gates import parse_requirements, requirements_as_json
@@ -57,14 +57,14 @@ class ModelAliasManager(models.Manager):
             alias, _ = self.get_or_create(artifact=locked, name=name)
             unmet = alias.unmet_requirements(version)
             if unmet:
-                raise RegistryError(
+                raise GateUnmetError(
                     ERROR_GATE_UNMET.format(
                         artifact=locked.name,
                         alias=name,
                         version=version.version,
                         unmet="; ".join(unmet),
                     ),
-                    code=GATE_UNMET,
+                    unmet=unmet,
                 )
             previous = alias.version
             if previous is not None and previous.pk == version.pk:

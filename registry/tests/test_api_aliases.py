@@ -125,6 +125,27 @@ def test_a_gate_refuses_then_passes(curator_client, artifact):
     assert passed.status_code == 200
 
 
+def test_a_gate_refusal_lists_each_unmet_requirement_under_errors(curator_client, artifact):
+    weak = promote(artifact, seed=1, metrics={"eval_loss": 0.45, "accuracy": 0.5})
+    curator_client.put(
+        f"/api/models/{artifact.pk}/aliases/production/gates",
+        {
+            "requirements": [
+                {"metric": "eval_loss", "op": "<=", "value": 0.3},
+                {"metric": "accuracy", "op": ">=", "value": 0.9},
+            ]
+        },
+        format="json",
+    )
+
+    refused = put_alias(curator_client, artifact, "production", weak)
+
+    assert refused.json()["errors"]["unmet"] == [
+        "eval_loss <= 0.3 (the version's eval_loss is 0.45)",
+        "accuracy >= 0.9 (the version's accuracy is 0.5)",
+    ]
+
+
 def test_changing_gates_needs_its_permission(reader_client, artifact):
     response = reader_client.put(
         f"/api/models/{artifact.pk}/aliases/production/gates", {"requirements": []}, format="json"
