@@ -6,6 +6,7 @@ from django import forms
 from django.db import IntegrityError, transaction
 
 from config.exceptions import DomainError
+from registry.choices import EventKind
 from registry.exceptions import INVALID_SEARCH, GateUnmetError, RegistryError
 from registry.gates import OPERATORS
 from registry.models import ModelAlias, ModelArtifact, ModelVersion
@@ -279,17 +280,37 @@ class VersionSearchForm(forms.Form):
     """Search ready versions by a metric: the model page's filter and the API's version list."""
 
     model = forms.CharField(required=False)
-    metric = forms.CharField(required=False)
-    gte = forms.FloatField(required=False, error_messages={"invalid": ERROR_NOT_A_NUMBER})
-    lte = forms.FloatField(required=False, error_messages={"invalid": ERROR_NOT_A_NUMBER})
+    metric = forms.CharField(
+        required=False, label="Metric", widget=forms.TextInput(attrs={"placeholder": "eval_loss"})
+    )
+    gte = forms.FloatField(
+        required=False,
+        label="at least",
+        error_messages={"invalid": ERROR_NOT_A_NUMBER},
+        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
+    )
+    lte = forms.FloatField(
+        required=False,
+        label="at most",
+        error_messages={"invalid": ERROR_NOT_A_NUMBER},
+        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
+    )
     order = forms.ChoiceField(
         required=False,
+        label="Order",
         choices=[
             ("", "Newest first"),
             ("metric", "Metric, lowest first"),
             ("-metric", "Metric, highest first"),
         ],
     )
+    # What the model page shows of it (the model is the page's own).
+    page_fields = ("metric", "gte", "lte", "order")
+
+    @property
+    def shown_fields(self) -> list:
+        """Return the bound fields the model page renders."""
+        return [self[name] for name in self.page_fields]
 
     def clean(self):
         data = super().clean()
@@ -305,3 +326,15 @@ class VersionSearchForm(forms.Form):
             )
             raise RegistryError(problems, code=INVALID_SEARCH)
         return ModelVersion.objects.search(artifact=artifact, **self.cleaned_data)
+
+
+class EventKindForm(forms.Form):
+    """The audit trail's filter: one kind of event, or all."""
+
+    kind = forms.ChoiceField(
+        required=False, label="Kind", choices=[("", "All"), *EventKind.choices]
+    )
+
+    def kind_or_none(self) -> str | None:
+        """Return the kind asked for, None for all (or for a kind that does not exist)."""
+        return (self.cleaned_data.get("kind") or None) if self.is_valid() else None

@@ -15,6 +15,7 @@ from registry.forms import (
     AliasGatesForm,
     AliasPointForm,
     AliasRemoveForm,
+    EventKindForm,
     ModelArtifactForm,
     ModelPagePromoteForm,
     PromoteRunForm,
@@ -88,35 +89,30 @@ def artifact_context(
     request, artifact, *, promote_form=None, repo_id_form=None, **alias_forms
 ) -> dict:
     """What the model page shows: versions (filtered), aliases, timeline, events, forms."""
-    search = {
-        "metric": request.GET.get("metric", "").strip(),
-        "lte": request.GET.get("lte", "").strip(),
-        "gte": request.GET.get("gte", "").strip(),
-        "order": request.GET.get("order", ""),
-    }
+    search = VersionSearchForm(request.GET, auto_id="search_%s")
     search_error = ""
     try:
-        versions = VersionSearchForm(request.GET).versions(artifact=artifact)
+        versions = search.versions(artifact=artifact)
     except RegistryError as exc:
         search_error = exc.message
         versions = ModelVersion.objects.search(artifact=artifact)
-    kind = request.GET.get("kind", "")
-    events = RegistryEvent.objects.for_artifact(artifact).of_kind(
-        kind if kind in EventKind.values else None
-    )
+    searched_metric = request.GET.get("metric", "").strip()
+    event_filter = EventKindForm(request.GET, auto_id="events_%s")
+    events = RegistryEvent.objects.for_artifact(artifact).of_kind(event_filter.kind_or_none())
     page = Paginator(versions, VERSIONS_PER_PAGE).get_page(request.GET.get("page"))
     page.object_list = [with_tags_form(version) for version in page.object_list]
     return {
         "artifact": artifact,
         "versions": page,
-        "metric_column": search["metric"] or shared_key_metric(page.object_list),
+        "metric_column": searched_metric or shared_key_metric(page.object_list),
+        "searched_metric": searched_metric,
         "search": search,
         "search_error": search_error,
         "events": Paginator(events.select_related("version"), EVENTS_PER_PAGE).get_page(
             request.GET.get("events_page")
         ),
+        "event_filter": event_filter,
         "EventKind": EventKind,
-        "kind": kind,
         "promote_form": promote_form or ModelPagePromoteForm(initial={"artifact": artifact.pk}),
         "force_run": failed_run(request.GET.get("run")),
         **aliases_context(artifact, **alias_forms),
