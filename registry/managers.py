@@ -487,7 +487,9 @@ class ModelVersionManager(models.Manager):
                 tags=tags,
             )
             file_model.objects.bulk_create(
-                file_model(version=version, path=e.path, size_bytes=e.size, sha256=e.sha256)
+                file_model(
+                    version=version, path=e.path, size_bytes=e.size, sha256=e.sha256, crc32=e.crc32
+                )
                 for e in stored.manifest
             )
             registry_model("VersionMetric").objects.bulk_create(
