@@ -123,10 +123,15 @@ class ModelArtifactQuerySet(models.QuerySet):
     """Reads over model artifacts."""
 
     def with_version_counts(self):
-        """Annotate each artifact with `version_count`, its number of ready versions."""
-        return self.annotate(
-            version_count=models.Count("versions", filter=models.Q(versions__status=READY))
-        )
+        """Annotate each artifact with `version_count`, its number of ready versions.
+
+        A correlated subquery, not a JOIN and GROUP BY: a page's `count()` then drops it (and the
+        latest-version ones), where an aggregate made it compute them for every artifact.
+        """
+        version_model = self.model._meta.get_field("versions").related_model
+        ready = version_model.objects.filter(artifact=models.OuterRef("pk"), status=READY)
+        counted = ready.order_by().values("artifact").annotate(n=models.Count("pk")).values("n")
+        return self.annotate(version_count=models.functions.Coalesce(models.Subquery(counted), 0))
 
     def with_latest_version(self):
         """Annotate `latest_version_*` (id, label, sha256, size, created) from the newest ready one.
