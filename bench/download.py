@@ -142,6 +142,19 @@ def worker_peak_rss_kib(master_pid: int) -> int:
     return peak
 
 
+def worker_cpu_seconds(master_pid: int) -> float:
+    """Return the user + system CPU seconds the gunicorn master's children have used so far.
+
+    Less sensitive to other processes' load than wall time: what serving a download costs.
+    """
+    total = 0.0
+    for task in Path(f"/proc/{master_pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def drop_caches() -> bool:
     """Empty the page cache (root only), so reads come from the disk; return whether it worked."""
     try:
@@ -318,12 +331,14 @@ def main() -> None:
         file_url = f"{base}/api/models/versions/{data['version']}/files/{data['largest']}"
         largest_blob = max(data["blobs"], key=os.path.getsize)
 
-        samples = {"cat": [], "zip": [], "cat_file": [], "file": []}
+        samples = {"cat": [], "zip": [], "cat_file": [], "file": [], "zip_cpu": []}
         cold = {"cat": [], "zip": [], "zip_hashed": []}
         can_drop = drop_caches()
         for _ in range(args.rounds):
             samples["cat"].append(timed_cat(data["blobs"]))
+            before = worker_cpu_seconds(server.pid)
             seconds, received = curl(zip_url, data["token"])
+            samples["zip_cpu"].append(worker_cpu_seconds(server.pid) - before)
             assert received > size, "the zip must hold every byte"
             samples["zip"].append(seconds)
             samples["cat_file"].append(timed_cat([largest_blob]))
@@ -378,6 +393,11 @@ def main() -> None:
         else:
             print("  (cold page cache not measured: /proc/sys/vm/drop_caches is not writable)")
         print("  warm samples zip: " + " ".join(f"{v:.2f}" for v in samples["zip"]))
+        print(
+            "  gunicorn worker CPU per warm ZIP (user + system): "
+            + " ".join(f"{v:.2f}" for v in samples["zip_cpu"])
+            + " s"
+        )
         print(f"  gunicorn worker peak RSS   {peak / 1024:.0f} MiB")
         print(
             f"\nWith {args.models + 1} models, {args.versions + 1} versions (first page of each):"
