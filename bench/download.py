@@ -281,7 +281,7 @@ def main() -> None:
         flush=True,
     )
     work = Path(tempfile.mkdtemp(prefix="tunix-bench-dl-", dir=args.workdir))
-    server = None
+    server = python_server = None
     try:
         source = work / "run"
         print(f"Writing {args.size_mib} MiB and promoting it under {work} ...", flush=True)
@@ -307,32 +307,42 @@ def main() -> None:
         shutil.rmtree(source)
         size = sum(os.path.getsize(p) for p in data["blobs"])
 
-        port = free_port()
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "config.wsgi",
-                "-b",
-                f"127.0.0.1:{port}",
-                "-w",
-                "1",
-                "--timeout",
-                "600",
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            cwd=tree,
-            start_new_session=True,
-        )
+        port, python_port = free_port(), free_port()
+
+        def serve(at: int, extra: dict) -> subprocess.Popen:
+            return subprocess.Popen(
+                [
+                    *(str(Path(sys.executable).parent / "gunicorn"), "config.wsgi"),
+                    *("-b", f"127.0.0.1:{at}", "-w", "1", "--timeout", "600"),
+                    *("--log-level", "warning"),
+                ],
+                env={**env, **extra},
+                cwd=tree,
+                start_new_session=True,
+            )
+
+        server = serve(port, {})
+        # The same data with every byte through Python (REGISTRY_ZIP_SENDFILE=false): the
+        # kernel path's own effect, in the same run. An older tree ignores the setting.
+        python_server = serve(python_port, {"REGISTRY_ZIP_SENDFILE": "false"})
         base = f"http://127.0.0.1:{port}"
         wait_for(f"{base}/api/")
+        wait_for(f"http://127.0.0.1:{python_port}/api/")
         zip_url = f"{base}/api/models/versions/{data['version']}/download"
+        python_zip_url = zip_url.replace(f":{port}/", f":{python_port}/")
         file_url = f"{base}/api/models/versions/{data['version']}/files/{data['largest']}"
         largest_blob = max(data["blobs"], key=os.path.getsize)
 
-        samples = {"cat": [], "zip": [], "cat_file": [], "file": [], "zip_cpu": []}
-        cold = {"cat": [], "zip": [], "zip_hashed": []}
+        samples = {
+            "cat": [],
+            "zip": [],
+            "cat_file": [],
+            "file": [],
+            "zip_cpu": [],
+            "zip_python": [],
+            "zip_python_cpu": [],
+        }
+        cold = {"cat": [], "zip": [], "zip_python": [], "zip_hashed": []}
         can_drop = drop_caches()
         for _ in range(args.rounds):
             samples["cat"].append(timed_cat(data["blobs"]))
@@ -341,6 +351,9 @@ def main() -> None:
             samples["zip_cpu"].append(worker_cpu_seconds(server.pid) - before)
             assert received > size, "the zip must hold every byte"
             samples["zip"].append(seconds)
+            before = worker_cpu_seconds(python_server.pid)
+            samples["zip_python"].append(curl(python_zip_url, data["token"])[0])
+            samples["zip_python_cpu"].append(worker_cpu_seconds(python_server.pid) - before)
             samples["cat_file"].append(timed_cat([largest_blob]))
             seconds, received = curl(file_url, data["token"])
             assert received == os.path.getsize(largest_blob)
@@ -350,6 +363,8 @@ def main() -> None:
                 cold["cat"].append(timed_cat(data["blobs"]))
                 drop_caches()
                 cold["zip"].append(curl(zip_url, data["token"])[0])
+                drop_caches()
+                cold["zip_python"].append(curl(python_zip_url, data["token"])[0])
                 # The other fail-closed design: hash every byte of every download.
                 manage(env, "shell", "-v0", "-c", FORGET_CHECKS, tree=tree)
                 drop_caches()
@@ -375,6 +390,7 @@ def main() -> None:
         )
         print(row("cat blobs > /dev/null", samples["cat"], gib))
         print(row("curl ZIP via gunicorn", samples["zip"], gib, samples["cat"]))
+        print(row("  same, all through Python", samples["zip_python"], gib, samples["cat"]))
         print(row("cat largest file", samples["cat_file"], file_gib))
         print(row("curl largest file", samples["file"], file_gib, samples["cat_file"]))
         if isinstance(mlflow_times, str):
@@ -387,8 +403,9 @@ def main() -> None:
             print("  cold page cache (caches dropped before each):")
             print(row("cat blobs > /dev/null", cold["cat"], gib))
             print(row("curl ZIP via gunicorn", cold["zip"], gib, cold["cat"]))
+            print(row("  same, all through Python", cold["zip_python"], gib, cold["cat"]))
             print(row("same, hashing every byte", cold["zip_hashed"], gib, cold["cat"]))
-            for name in ("cat", "zip", "zip_hashed"):
+            for name in ("cat", "zip", "zip_python", "zip_hashed"):
                 print(f"    samples {name}: " + " ".join(f"{v:.2f}" for v in cold[name]))
         else:
             print("  (cold page cache not measured: /proc/sys/vm/drop_caches is not writable)")
@@ -396,6 +413,8 @@ def main() -> None:
         print(
             "  gunicorn worker CPU per warm ZIP (user + system): "
             + " ".join(f"{v:.2f}" for v in samples["zip_cpu"])
+            + " s; all through Python: "
+            + " ".join(f"{v:.2f}" for v in samples["zip_python_cpu"])
             + " s"
         )
         print(f"  gunicorn worker peak RSS   {peak / 1024:.0f} MiB")
@@ -412,9 +431,10 @@ def main() -> None:
             print(f"RATIO zip download / cat, cold cache = {ratio} (goal >= 0.8)")
         print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
-        if server is not None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+        for process in (server, python_server):
+            if process is not None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
 
 
