@@ -1,4 +1,5 @@
-"""ZIP downloads under a real gunicorn (sync worker, loopback): verified blobs go by sendfile()."""
+"""ZIP downloads under a real gunicorn (sync and gthread workers, loopback): verified blobs go by
+sendfile()."""
 
 import dataclasses
 import json
@@ -27,8 +28,9 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def scenario(tmp_path):
+def scenario(tmp_path, request):
     """A store with a version of three files, all trusted, and a gunicorn serving its ZIP."""
+    worker_class = getattr(request, "param", "sync")
     source = tmp_path / "model"
     source.mkdir()
     (source / "config.json").write_text('{"a": 1}')
@@ -41,7 +43,7 @@ def scenario(tmp_path):
     server = subprocess.Popen(
         [
             *(str(GUNICORN), "registry.tests.kernel_app:application", "-b", f"127.0.0.1:{port}"),
-            *("-w", "1", "--worker-class", "sync", "--log-level", "warning"),
+            *("-w", "1", "--worker-class", worker_class, "--log-level", "warning"),
         ],
         cwd=BASE_DIR,
         env={**os.environ, "KERNEL_TEST_DIR": str(tmp_path), "DEBUG": "true"},
@@ -100,6 +102,7 @@ def request(port: int, *, pause_after: int | None = None, then=None) -> tuple[in
     return length, body
 
 
+@pytest.mark.parametrize("scenario", ["sync", "gthread"], indirect=True)
 def test_verified_blobs_go_by_sendfile_and_the_zip_is_whole(scenario):
     directory, store, stored, port = scenario
 
