@@ -1,20 +1,29 @@
-"""Benchmark downloads through the real HTTP stack, and the model list's latency at scale.
+"""Benchmark downloads through the real HTTP stack, and the list endpoints' latency at scale.
 
     .venv/bin/python bench/download.py [--size-mib 2048] [--rounds 3]
-                                       [--models 1000 --versions 10000]
+                                       [--models 1000 --versions 10000] [--tree PATH]
 
+0. Prints the machine's CPU speed first: SHA-256 of a fixed 256 MiB buffer in memory and a
+   10-million-step Python loop, so figures from a slow day and a fast one can be told apart.
 1. Promotes a full-model version of `--size-mib` (config.json, shard index, 4 random shards).
 2. Serves the app with gunicorn (one sync worker) on 127.0.0.1 and, in the same run, times
    `cat blobs > /dev/null` (the read rate) and `curl -o /dev/null` of the version's ZIP and of its
-   largest file through the server; prints the rates and their ratio to the read rate (goal:
-   >= 0.8), and the worker's peak resident memory (goal: flat in file size). With a cold cache it
-   also times the ZIP when the server must hash every byte (the blobs' verified identities
-   forgotten first): the cost of the other fail-closed design, and of a first download.
-3. Creates `--models` artifacts holding `--versions` versions in all, and prints the median and
-   95th-percentile latency of `GET /api/models` (first page) over 50 requests.
+   largest file through the server, warm and (as root, caches dropped before each) cold; prints
+   each ratio to the read rate per round, as a median with its spread (goal: ZIP >= 0.8 cold),
+   and the worker's peak resident memory (goal: flat in file size). Cold, it also times the ZIP
+   when the server must hash every byte (the blobs' verified identities forgotten first).
+3. When mlflow is importable, logs the same files to a local MLflow store and times
+   `mlflow.artifacts.download_artifacts` of them, warm (goal: our ZIP >= 2x as fast).
+4. Creates `--models` artifacts holding `--versions` versions in all (with an `eval_loss` metric
+   each) and prints the median and 95th-percentile latency of `GET /api/models`, the versions
+   list and a metric search (first page) over 50 requests each (goal: median < 50 ms).
+
+`--tree` serves another checkout of the project (e.g. an older commit, for a before/after in the
+same session); this script and its measurements stay the same.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -38,18 +47,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def manage(env: dict, *args: str) -> str:
+def manage(env: dict, *args: str, tree: Path = BASE_DIR) -> str:
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         env=env,
-        cwd=BASE_DIR,
+        cwd=tree,
         check=True,
         capture_output=True,
         text=True,
     ).stdout
 
 
-def setup_data(env: dict, source: Path, models: int, versions: int) -> dict:
+def setup_data(env: dict, source: Path, models: int, versions: int, tree: Path = BASE_DIR) -> dict:
     """Promote the big version and create the listing data; return ids and a token."""
     script = f"""
 import json, uuid
@@ -57,7 +66,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from registry.storage import BlobStore
 from rest_framework.authtoken.models import Token
-from registry.models import ModelArtifact, ModelVersion
+from registry.models import ModelArtifact, ModelVersion, VersionMetric
 from runs.models import TunixRun
 user = get_user_model().objects.create_user("bench", password="bench-password-123")
 token = Token.objects.create(user=user).key
@@ -69,7 +78,7 @@ artifacts = ModelArtifact.objects.bulk_create(
     for i in range({models})
 )
 per_model = {versions} // {models}
-ModelVersion.objects.bulk_create(
+listed = ModelVersion.objects.bulk_create(
     ModelVersion(
         artifact=a, version=f"v{{n}}", status="ready", sha256=uuid.uuid4().hex * 2,
         commit=uuid.uuid4().hex + uuid.uuid4().hex[:8],
@@ -77,13 +86,17 @@ ModelVersion.objects.bulk_create(
     )
     for a in artifacts for n in range(1, per_model + 1)
 )
+VersionMetric.objects.bulk_create(
+    VersionMetric(version=v, key="eval_loss", value=v.metrics_json["eval_loss"]) for v in listed
+)
 largest = version.files.order_by("-size_bytes").first()
 store = BlobStore(settings.MODEL_REGISTRY_PATH)
 blobs = [str(p) for _, p in store.iter_files(version.manifest())]
 report = {{"version": version.pk, "token": token, "largest": largest.path, "blobs": blobs}}
 print(json.dumps(report))
 """
-    return json.loads(manage(env, "shell", "-v0", "-c", script).strip().splitlines()[-1])
+    output = manage(env, "shell", "-v0", "-c", script, tree=tree)
+    return json.loads(output.strip().splitlines()[-1])
 
 
 # Forget which blobs were verified, so the next download hashes every byte while it sends them.
@@ -129,6 +142,19 @@ def worker_peak_rss_kib(master_pid: int) -> int:
     return peak
 
 
+def worker_cpu_seconds(master_pid: int) -> float:
+    """Return the user + system CPU seconds the gunicorn master's children have used so far.
+
+    Less sensitive to other processes' load than wall time: what serving a download costs.
+    """
+    total = 0.0
+    for task in Path(f"/proc/{master_pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def drop_caches() -> bool:
     """Empty the page cache (root only), so reads come from the disk; return whether it worked."""
     try:
@@ -152,6 +178,90 @@ def wait_for(url: str, timeout: float = 30) -> None:
     raise SystemExit(f"server did not answer at {url}")
 
 
+def cpu_speed() -> tuple[float, float]:
+    """Return (SHA-256 of a fixed 256 MiB in memory, GiB/s; a 10-million-step Python loop, s)."""
+    data = bytes(range(256)) * (1024 * 1024)
+    start = time.perf_counter()
+    hashlib.sha256(data).hexdigest()
+    sha_rate = len(data) / 2**30 / (time.perf_counter() - start)
+    start = time.perf_counter()
+    total = 0
+    for step in range(10_000_000):
+        total += step
+    return sha_rate, time.perf_counter() - start
+
+
+MLFLOW_SCRIPT = """
+import json, shutil, sys, tempfile, time
+import mlflow
+mlflow.set_tracking_uri(sys.argv[1])
+with mlflow.start_run() as run:
+    mlflow.log_artifacts(sys.argv[2], artifact_path="model")
+times = []
+for _ in range(int(sys.argv[3]) + 1):  # the first warms the cache and is not counted
+    target = tempfile.mkdtemp(dir=sys.argv[4])
+    start = time.perf_counter()
+    mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, artifact_path="model", dst_path=target
+    )
+    times.append(time.perf_counter() - start)
+    shutil.rmtree(target)
+print(json.dumps(times[1:]))
+"""
+
+
+def mlflow_download(source: Path, work: Path, rounds: int) -> list[float] | str:
+    """Time MLflow's download of `source` from a local store, warm; or say why it was not."""
+    try:
+        import mlflow  # noqa: F401 (only whether it is there)
+    except ImportError as exc:
+        return f"mlflow is not importable ({exc})"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            MLFLOW_SCRIPT,
+            f"file:{work / 'mlruns'}",
+            str(source),
+            str(rounds),
+            str(work),
+        ],
+        env={**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true", "MLFLOW_ENABLE_PROGRESS_BAR": "0"},
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        return f"mlflow failed: {result.stderr.strip().splitlines()[-1:]}"
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def latencies_ms(url: str, token: str, count: int = 50) -> tuple[list[float], dict]:
+    """GET `url` `count` times; return the sorted latencies in ms and the last payload."""
+    headers = {"Authorization": f"Token {token}"}
+    found = []
+    for _ in range(count):
+        request = urllib.request.Request(url, headers=headers)
+        start = time.perf_counter()
+        with urllib.request.urlopen(request) as response:
+            payload = json.load(response)
+        found.append((time.perf_counter() - start) * 1000)
+    return sorted(found), payload
+
+
+def spread(values: list[float]) -> str:
+    """Return `median (min-max)` of per-round figures."""
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+def row(name: str, seconds: list[float], gib: float, base: list[float] | None = None) -> str:
+    """One line: median time and rate, and the per-round ratio base/seconds with its spread."""
+    median = statistics.median(seconds)
+    line = f"  {name:<30} {median:6.2f} s  {gib / median:6.2f} GiB/s"
+    if base is not None:
+        line += "  ratio " + spread([b / s for b, s in zip(base, seconds, strict=True)])
+    return line
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=2048)
@@ -159,10 +269,19 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=1000)
     parser.add_argument("--versions", type=int, default=10000)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--tree", type=Path, default=BASE_DIR, help="The checkout to serve.")
+    parser.add_argument("--no-mlflow", action="store_true", help="Skip MLflow's download.")
     args = parser.parse_args()
+    tree = args.tree.resolve()
 
+    sha_rate, loop_seconds = cpu_speed()
+    print(
+        f"Serving {tree} (load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}); CPU: "
+        f"SHA-256 in memory {sha_rate:.2f} GiB/s, 10M-step Python loop {loop_seconds:.2f} s",
+        flush=True,
+    )
     work = Path(tempfile.mkdtemp(prefix="tunix-bench-dl-", dir=args.workdir))
-    server = None
+    server = python_server = None
     try:
         source = work / "run"
         print(f"Writing {args.size_mib} MiB and promoting it under {work} ...", flush=True)
@@ -180,43 +299,61 @@ def main() -> None:
             "RUN_ROOTS": str(work),
             "LOG_LEVEL": "WARNING",
         }
-        manage(env, "migrate", "--noinput")
-        data = setup_data(env, source, args.models, args.versions)
+        manage(env, "migrate", "--noinput", tree=tree)
+        data = setup_data(env, source, args.models, args.versions, tree=tree)
+        mlflow_times = (
+            "--no-mlflow given" if args.no_mlflow else mlflow_download(source, work, args.rounds)
+        )
         shutil.rmtree(source)
         size = sum(os.path.getsize(p) for p in data["blobs"])
 
-        port = free_port()
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "config.wsgi",
-                "-b",
-                f"127.0.0.1:{port}",
-                "-w",
-                "1",
-                "--timeout",
-                "600",
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            cwd=BASE_DIR,
-            start_new_session=True,
-        )
+        port, python_port = free_port(), free_port()
+
+        def serve(at: int, extra: dict) -> subprocess.Popen:
+            return subprocess.Popen(
+                [
+                    *(str(Path(sys.executable).parent / "gunicorn"), "config.wsgi"),
+                    *("-b", f"127.0.0.1:{at}", "-w", "1", "--timeout", "600"),
+                    *("--log-level", "warning"),
+                ],
+                env={**env, **extra},
+                cwd=tree,
+                start_new_session=True,
+            )
+
+        server = serve(port, {})
+        # The same data with every byte through Python (REGISTRY_ZIP_SENDFILE=false): the
+        # kernel path's own effect, in the same run. An older tree ignores the setting.
+        python_server = serve(python_port, {"REGISTRY_ZIP_SENDFILE": "false"})
         base = f"http://127.0.0.1:{port}"
         wait_for(f"{base}/api/")
+        wait_for(f"http://127.0.0.1:{python_port}/api/")
         zip_url = f"{base}/api/models/versions/{data['version']}/download"
+        python_zip_url = zip_url.replace(f":{port}/", f":{python_port}/")
         file_url = f"{base}/api/models/versions/{data['version']}/files/{data['largest']}"
         largest_blob = max(data["blobs"], key=os.path.getsize)
 
-        samples = {"cat": [], "zip": [], "cat_file": [], "file": []}
-        cold = {"cat": [], "zip": [], "zip_hashed": []}
+        samples = {
+            "cat": [],
+            "zip": [],
+            "cat_file": [],
+            "file": [],
+            "zip_cpu": [],
+            "zip_python": [],
+            "zip_python_cpu": [],
+        }
+        cold = {"cat": [], "zip": [], "zip_python": [], "zip_hashed": []}
         can_drop = drop_caches()
         for _ in range(args.rounds):
             samples["cat"].append(timed_cat(data["blobs"]))
+            before = worker_cpu_seconds(server.pid)
             seconds, received = curl(zip_url, data["token"])
+            samples["zip_cpu"].append(worker_cpu_seconds(server.pid) - before)
             assert received > size, "the zip must hold every byte"
             samples["zip"].append(seconds)
+            before = worker_cpu_seconds(python_server.pid)
+            samples["zip_python"].append(curl(python_zip_url, data["token"])[0])
+            samples["zip_python_cpu"].append(worker_cpu_seconds(python_server.pid) - before)
             samples["cat_file"].append(timed_cat([largest_blob]))
             seconds, received = curl(file_url, data["token"])
             assert received == os.path.getsize(largest_blob)
@@ -226,83 +363,78 @@ def main() -> None:
                 cold["cat"].append(timed_cat(data["blobs"]))
                 drop_caches()
                 cold["zip"].append(curl(zip_url, data["token"])[0])
+                drop_caches()
+                cold["zip_python"].append(curl(python_zip_url, data["token"])[0])
                 # The other fail-closed design: hash every byte of every download.
-                manage(env, "shell", "-v0", "-c", FORGET_CHECKS)
+                manage(env, "shell", "-v0", "-c", FORGET_CHECKS, tree=tree)
                 drop_caches()
                 cold["zip_hashed"].append(curl(zip_url, data["token"])[0])
         peak = worker_peak_rss_kib(server.pid)
 
-        headers = {"Authorization": f"Token {data['token']}"}
-        latencies = []
-        for _ in range(50):
-            request = urllib.request.Request(f"{base}/api/models", headers=headers)
-            start = time.perf_counter()
-            with urllib.request.urlopen(request) as response:
-                payload = json.load(response)
-            latencies.append((time.perf_counter() - start) * 1000)
-        assert payload["count"] == args.models + 1
+        lists = {}
+        for name, path in (
+            ("GET /api/models", "/api/models"),
+            ("GET /api/models/versions", "/api/models/versions"),
+            ("metric search", "/api/models/versions?metric=eval_loss&order=metric"),
+        ):
+            lists[name], payload = latencies_ms(base + path, data["token"])
+            if path == "/api/models":
+                assert payload["count"] == args.models + 1
+            assert payload["results"], f"{path} listed nothing"
 
-        median = {k: statistics.median(v) for k, v in samples.items()}
         gib = size / 2**30
         file_gib = os.path.getsize(largest_blob) / 2**30
         print(
-            f"\nVersion of {gib:.2f} GiB in {len(data['blobs'])} files; "
-            f"{args.rounds} rounds; medians"
+            f"\nVersion of {gib:.2f} GiB in {len(data['blobs'])} files; {args.rounds} rounds; "
+            "medians, and each ratio to `cat` as median (min-max) over the rounds"
         )
-        print(
-            f"  cat blobs > /dev/null      {median['cat']:6.2f} s  {gib / median['cat']:6.2f} GiB/s"
-        )
-        print(
-            f"  curl ZIP via gunicorn      {median['zip']:6.2f} s  {gib / median['zip']:6.2f} GiB/s"
-            f"  ratio {median['cat'] / median['zip']:.2f}"
-        )
-        print(
-            f"  cat largest file           {median['cat_file']:6.2f} s  "
-            f"{file_gib / median['cat_file']:6.2f} GiB/s"
-        )
-        print(
-            f"  curl largest file          {median['file']:6.2f} s  "
-            f"{file_gib / median['file']:6.2f} GiB/s  "
-            f"ratio {median['cat_file'] / median['file']:.2f}"
-        )
+        print(row("cat blobs > /dev/null", samples["cat"], gib))
+        print(row("curl ZIP via gunicorn", samples["zip"], gib, samples["cat"]))
+        print(row("  same, all through Python", samples["zip_python"], gib, samples["cat"]))
+        print(row("cat largest file", samples["cat_file"], file_gib))
+        print(row("curl largest file", samples["file"], file_gib, samples["cat_file"]))
+        if isinstance(mlflow_times, str):
+            print(f"  MLflow download (warm)          skipped: {mlflow_times}")
+        else:
+            print(row("MLflow download_artifacts", mlflow_times, gib))
+            ours = [m / z for m, z in zip(mlflow_times, samples["zip"], strict=False)]
+            print(f"  our ZIP vs MLflow's download:  {spread(ours)}x as fast (goal >= 2)")
         if can_drop:
-            cold_median = {k: statistics.median(v) for k, v in cold.items()}
             print("  cold page cache (caches dropped before each):")
-            print(
-                f"  cat blobs > /dev/null      {cold_median['cat']:6.2f} s  "
-                f"{gib / cold_median['cat']:6.2f} GiB/s"
-            )
-            print(
-                f"  curl ZIP via gunicorn      {cold_median['zip']:6.2f} s  "
-                f"{gib / cold_median['zip']:6.2f} GiB/s  "
-                f"ratio {cold_median['cat'] / cold_median['zip']:.2f}"
-            )
-            print(
-                f"  same, hashing every byte   {cold_median['zip_hashed']:6.2f} s  "
-                f"{gib / cold_median['zip_hashed']:6.2f} GiB/s  "
-                f"ratio {cold_median['cat'] / cold_median['zip_hashed']:.2f}"
-            )
-            for name in ("cat", "zip", "zip_hashed"):
+            print(row("cat blobs > /dev/null", cold["cat"], gib))
+            print(row("curl ZIP via gunicorn", cold["zip"], gib, cold["cat"]))
+            print(row("  same, all through Python", cold["zip_python"], gib, cold["cat"]))
+            print(row("same, hashing every byte", cold["zip_hashed"], gib, cold["cat"]))
+            for name in ("cat", "zip", "zip_python", "zip_hashed"):
                 print(f"    samples {name}: " + " ".join(f"{v:.2f}" for v in cold[name]))
         else:
             print("  (cold page cache not measured: /proc/sys/vm/drop_caches is not writable)")
-        print(f"  gunicorn worker peak RSS   {peak / 1024:.0f} MiB")
-        latencies.sort()
-        p95 = latencies[int(0.95 * len(latencies))]
+        print("  warm samples zip: " + " ".join(f"{v:.2f}" for v in samples["zip"]))
         print(
-            f"\nGET /api/models with {args.models + 1} models, {args.versions + 1} versions: "
-            f"median {statistics.median(latencies):.1f} ms, p95 {p95:.1f} ms"
+            "  gunicorn worker CPU per warm ZIP (user + system): "
+            + " ".join(f"{v:.2f}" for v in samples["zip_cpu"])
+            + " s; all through Python: "
+            + " ".join(f"{v:.2f}" for v in samples["zip_python_cpu"])
+            + " s"
         )
-        print(f"\nRATIO zip download / cat, warm cache = {median['cat'] / median['zip']:.2f}")
+        print(f"  gunicorn worker peak RSS   {peak / 1024:.0f} MiB")
+        print(
+            f"\nWith {args.models + 1} models, {args.versions + 1} versions (first page of each):"
+        )
+        for name, found in lists.items():
+            p95 = found[int(0.95 * len(found))]
+            print(f"  {name:<26} median {statistics.median(found):6.1f} ms, p95 {p95:6.1f} ms")
+        ratio = spread([c / z for c, z in zip(samples["cat"], samples["zip"], strict=True)])
+        print(f"\nRATIO zip download / cat, warm cache = {ratio}")
         if can_drop:
-            print(
-                f"RATIO zip download / cat, cold cache = "
-                f"{cold_median['cat'] / cold_median['zip']:.2f} (goal >= 0.8)"
-            )
+            ratio = spread([c / z for c, z in zip(cold["cat"], cold["zip"], strict=True)])
+            print(f"RATIO zip download / cat, cold cache = {ratio} (goal >= 0.8)")
+        print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
-        if server is not None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+        for process in (server, python_server):
+            if process is not None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -162,6 +162,14 @@ RAY_STORAGE_PATH = path_setting("RAY_STORAGE_PATH", MEDIA_ROOT / "ray")
 
 # Streaming multi-gigabyte files from Django is a choice to make deliberately in production.
 REGISTRY_DOWNLOADS_ENABLED = env.bool("REGISTRY_DOWNLOADS_ENABLED", default=False)
+# A ZIP's verified blobs go from the page cache to the client's socket by sendfile() where the
+# server allows it (gunicorn's sync and gthread workers, without TLS); false: always through Python.
+REGISTRY_ZIP_SENDFILE = env.bool("REGISTRY_ZIP_SENDFILE", default=True)
+# Hand single-file downloads of verified blobs to the reverse proxy (docs/deployment.md): nginx's
+# internal location that maps to MODEL_REGISTRY_PATH/blobs/sha256/ (e.g. "/_registry_blobs/"),
+# or the header Apache's mod_xsendfile or Caddy read a file path from (e.g. "X-Sendfile").
+REGISTRY_ACCEL_REDIRECT_PREFIX = env.str("REGISTRY_ACCEL_REDIRECT_PREFIX", default="")
+REGISTRY_SENDFILE_HEADER = env.str("REGISTRY_SENDFILE_HEADER", default="")
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"

@@ -269,7 +269,9 @@ class ModelArtifactViewSet(
     def alias_download(self, request, pk=None, alias=None):
         """Download the version an alias points at, as a ZIP."""
         check_downloads_enabled()
-        return version_zip(ModelAlias.objects.resolve(self.get_object(), alias), request.user)
+        return version_zip(
+            ModelAlias.objects.resolve(self.get_object(), alias), request.user, request=request
+        )
 
     @extend_schema(
         parameters=[
@@ -347,7 +349,7 @@ def parse_moment(text: str):
     return moment if timezone.is_aware(moment) else timezone.make_aware(moment, timezone.utc)
 
 
-def version_zip(version: ModelVersion, user=None):
+def version_zip(version: ModelVersion, user=None, *, request=None):
     """Return the streamed ZIP of a ready version, checked before and while it is sent."""
     version.ensure_downloadable()
     return zip_response(
@@ -356,6 +358,7 @@ def version_zip(version: ModelVersion, user=None):
         filename=download_filename(version.artifact.name, version.version),
         digest=version.sha256,
         guard=version.integrity_guard(user=user),
+        request=request,
     )
 
 
@@ -414,7 +417,7 @@ class ModelVersionViewSet(
     def download(self, request, pk=None):
         """Stream the version as a ZIP whose SHA256SUMS checks every file (`sha256sum -c`)."""
         check_downloads_enabled()
-        return version_zip(self.get_object(), request.user)
+        return version_zip(self.get_object(), request.user, request=request)
 
     @extend_schema(
         parameters=[OpenApiParameter("path", str, OpenApiParameter.PATH)],

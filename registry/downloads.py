@@ -1,35 +1,40 @@
 """HTTP responses that stream a version's bytes: the whole version as a ZIP, or one file with Range.
 
-Both stream from the blob store in constant memory. The ZIP is built by zipstream-ng: stored
-(weights do not compress), zip64 where needed, and sized, so `Content-Length` is known up front.
+Both stream from the blob store in constant memory. The ZIP is stored (weights do not compress),
+laid out by `registry.archive` from the sizes and CRC-32s recorded at promotion, zip64 where
+needed, so `Content-Length` is known up front. Under a server that writes the body synchronously
+to the client's socket (gunicorn's sync and gthread workers, no TLS), each verified blob goes from
+the page cache to that socket by `sendfile()` between the headers Python yields; anything else
+goes through Python. A single file can be handed to the reverse proxy (`X-Accel-Redirect`,
+`X-Sendfile`) when configured.
 
-Both fail closed: every blob is read through `BlobStore.read_checked`, which hashes what it has not
-seen verified and holds back each file's last chunk until it knows the bytes are the promoted ones.
-A mismatch raises out of the response's iterator, so the server drops the connection before the
-body is complete (`Content-Length` is always set): the client sees a failed, truncated transfer.
+Both fail closed: a blob goes by the kernel or the proxy only while its file's identity is the
+one recorded when it was last verified (`BlobStore.send_trusted` checks it again before the last
+chunk); every other blob is read through `BlobStore.read_checked`, which hashes what it has not
+seen verified and holds back each file's last chunk until it knows the bytes are the promoted
+ones. A mismatch raises out of the response's iterator, so the server drops the connection
+before the body is complete (`Content-Length` is always set): the client sees a failed,
+truncated transfer.
 """
 
 import itertools
 import queue
 import re
+import socket
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Protocol
 
-import zipstream.ng
+from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 from isal import isal_zlib
-from zipstream import ZIP_STORED, ZipStream
 
+from registry.archive import Member, StoredZip
 from registry.exceptions import BlobCorruptedError, RegistryError
 from registry.storage import BlobIdentity, BlobStore, ManifestEntry, manifest_text
-
-# zipstream-ng computes each entry's CRC-32 with zlib's, which at ~4 GiB/s here costs more CPU
-# than reading and sending the bytes. ISA-L's is bit-identical and an order of magnitude faster
-# (bench/download.py); zipstream-ng looks the name up in its module at call time.
-zipstream.ng.crc32 = isal_zlib.crc32
 
 # Chunks the archive builder may run ahead of the socket: bounds memory at a few MiB.
 READ_AHEAD_CHUNKS = 8
@@ -122,6 +127,56 @@ def guarded(chunks: Iterator[bytes], guard: IntegrityGuard) -> Iterator[bytes]:
     guard.finished()
 
 
+def kernel_socket(request) -> int | None:
+    """Return the client socket's descriptor when the server writes the body to it as it comes.
+
+    gunicorn puts the client socket in the WSGI environ; its sync and gthread workers write each
+    chunk the response yields with a blocking `sendall` before asking for the next, so bytes
+    sent to the socket between two chunks arrive in order. Not for TLS (an `ssl.SSLSocket`), a
+    non-blocking socket (gevent, eventlet) or any other server: None, and Python sends it all.
+    """
+    if request is None or not settings.REGISTRY_ZIP_SENDFILE:
+        return None
+    client = request.META.get("gunicorn.socket")
+    if type(client) is not socket.socket or client.gettimeout() is not None:
+        return None
+    return client.fileno()
+
+
+def archive_chunks(
+    store: BlobStore,
+    manifest: list[ManifestEntry],
+    archive: StoredZip,
+    checksums: bytes,
+    guard: "IntegrityGuard",
+    socket_fd: int | None,
+) -> Iterator[bytes]:
+    """Yield the ZIP's bytes; with `socket_fd`, send verified blobs' bytes to it directly."""
+    crcs = {}
+    for index, (entry, member) in enumerate(zip(manifest, archive.members, strict=False)):
+        yield archive.local_header(member)
+        following = manifest[index + 1] if index + 1 < len(manifest) else None
+        trusted = guard.trusted.get(entry.sha256)
+        if (
+            socket_fd is not None
+            and not member.deferred
+            and store.send_trusted(entry, trusted=trusted, socket_fd=socket_fd, then=following)
+        ):
+            continue
+        crc = 0
+        for chunk in store.read_checked(
+            entry, trusted=trusted, then=following, on_verified=guard.verified
+        ):
+            if member.deferred:
+                crc = isal_zlib.crc32(chunk, crc)
+            yield chunk
+        if member.deferred:
+            crcs[index] = crc
+            yield archive.descriptor(member, crc)
+    yield archive.local_header(archive.members[-1]) + checksums
+    yield archive.central_directory(crcs)
+
+
 def zip_response(
     store: BlobStore,
     manifest: list[ManifestEntry],
@@ -129,27 +184,33 @@ def zip_response(
     filename: str,
     digest: str,
     guard: IntegrityGuard,
+    request=None,
 ) -> StreamingHttpResponse:
-    """Stream the version as a ZIP with a SHA256SUMS file at its root; never a wrong byte."""
-    archive = ZipStream(compress_type=ZIP_STORED, sized=True)
-    names = set()
-    for index, entry in enumerate(manifest):
-        name = archive_name(entry.path)
-        names.add(name)
-        following = manifest[index + 1] if index + 1 < len(manifest) else None
-        chunks = store.read_checked(
-            entry,
-            trusted=guard.trusted.get(entry.sha256),
-            then=following,
-            on_verified=guard.verified,
+    """Stream the version as a ZIP with a SHA256SUMS file at its root; never a wrong byte.
+
+    Pass the `request` to let verified blobs go by `sendfile()` where the server allows it.
+    """
+    names = [archive_name(entry.path) for entry in manifest]
+    checksums = manifest_text(manifest).encode("utf-8")
+    members = [
+        Member(name, entry.size, entry.crc32) for name, entry in zip(names, manifest, strict=True)
+    ]
+    members.append(
+        Member(
+            CHECKSUMS_FALLBACK_NAME if CHECKSUMS_NAME in names else CHECKSUMS_NAME,
+            len(checksums),
+            isal_zlib.crc32(checksums),
         )
-        archive.add(chunks, name, size=entry.size)
-    checksums = CHECKSUMS_FALLBACK_NAME if CHECKSUMS_NAME in names else CHECKSUMS_NAME
-    archive.add(manifest_text(manifest).encode("utf-8"), checksums)
-    response = StreamingHttpResponse(
-        guarded(read_ahead(iter(archive)), guard), content_type="application/zip"
     )
-    response["Content-Length"] = str(len(archive))
+    archive = StoredZip(members, modified=datetime.now())
+    socket_fd = kernel_socket(request)
+    chunks = archive_chunks(store, manifest, archive, checksums, guard, socket_fd)
+    if socket_fd is None:
+        # Reading (and hashing or CRC) then overlaps with sending: both release the GIL. Not
+        # with the socket: what the kernel sends must follow what was yielded before it.
+        chunks = read_ahead(chunks)
+    response = StreamingHttpResponse(guarded(chunks, guard), content_type="application/zip")
+    response["Content-Length"] = str(archive.size)
     response["Content-Disposition"] = content_disposition_header(True, filename)
     # Weak: the archive's entry timestamps vary, the content (the digest) does not.
     response["ETag"] = f'W/"{digest}"'
@@ -179,13 +240,34 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     return start, end
 
 
+def proxy_handoff(
+    store: BlobStore, entry: ManifestEntry, guard: IntegrityGuard
+) -> dict[str, str] | None:
+    """Return the header that hands a blob to the reverse proxy, or None to stream it here.
+
+    Only when one is configured and the blob is verified and unchanged now: the proxy sends the
+    file's bytes as they are, checking nothing, so a blob that must be hashed streams from here.
+    """
+    prefix, header = settings.REGISTRY_ACCEL_REDIRECT_PREFIX, settings.REGISTRY_SENDFILE_HEADER
+    if not prefix and not header:
+        return None
+    trusted = guard.trusted.get(entry.sha256)
+    if trusted is None or store.identity(entry.sha256) != trusted:
+        return None
+    if prefix:
+        return {"X-Accel-Redirect": f"{prefix.rstrip('/')}/{entry.sha256[:2]}/{entry.sha256}"}
+    return {header: str(store.blob_path(entry.sha256).resolve())}
+
+
 def file_response(
     request, store: BlobStore, entry: ManifestEntry, *, filename: str, guard: IntegrityGuard
 ) -> HttpResponse:
     """Serve one stored file, honouring a single byte range (resumable downloads).
 
-    Streamed through Python rather than `sendfile()`, which would send a changed file whole before
-    anything could notice: the last chunk waits for the check.
+    A verified, unchanged blob is handed to the reverse proxy when one is configured (an empty
+    body and `X-Accel-Redirect` or `X-Sendfile`: the proxy sends it, Range included). Otherwise
+    it is streamed through Python rather than `sendfile()`, which would send a changed file whole
+    before anything could notice: the last chunk waits for the check.
     """
     size, sha256 = entry.size, entry.sha256
     etag = f'"{sha256}"'
@@ -204,6 +286,11 @@ def file_response(
             byte_range = parse_range(range_header, size)
         except ValueError:
             return HttpResponse(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+    handoff = proxy_handoff(store, entry, guard) if request.method != "HEAD" else None
+    if handoff is not None:
+        return HttpResponse(
+            b"", content_type="application/octet-stream", headers={**headers, **handoff}
+        )
     start, end = byte_range if byte_range is not None else (0, size - 1)
     chunks = store.read_checked(
         entry,

@@ -348,7 +348,7 @@ class ModelVersion(models.Model):
     def add_contents(self, stored: StoredDirectory) -> None:
         """Record a new version's files, its searchable metrics, and its blobs as just hashed."""
         ModelFile.objects.bulk_create(
-            ModelFile(version=self, path=e.path, size_bytes=e.size, sha256=e.sha256)
+            ModelFile(version=self, path=e.path, size_bytes=e.size, sha256=e.sha256, crc32=e.crc32)
             for e in stored.manifest
         )
         VersionMetric.objects.bulk_create(
@@ -386,7 +386,7 @@ class ModelVersion(models.Model):
 
     def manifest(self) -> list[ManifestEntry]:
         """Return the version's files as manifest entries, sorted by path bytes."""
-        entries = [ManifestEntry(f.path, f.size_bytes, f.sha256) for f in self.files.all()]
+        entries = [ManifestEntry(f.path, f.size_bytes, f.sha256, f.crc32) for f in self.files.all()]
         return sorted(entries, key=lambda e: e.path.encode("utf-8"))
 
     def verify(self, *, progress: Progress = NO_PROGRESS, user=None) -> list[FileCheck]:
@@ -522,6 +522,9 @@ class ModelFile(models.Model):
     path = models.CharField(max_length=1024)
     size_bytes = models.BigIntegerField()
     sha256 = models.CharField(max_length=64, db_index=True)
+    # Recorded at promotion, so a ZIP's entry header can be written without reading the bytes;
+    # null for versions promoted before (`manage.py backfill_crc32`). Big: a CRC is unsigned.
+    crc32 = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["path"]

@@ -1,8 +1,8 @@
 """Artifact queries: listing, search, lookup by name or repo id, creation, and the row lock."""
 
 from django.db import IntegrityError, models, transaction
+from django.db.models.functions import Coalesce
 
-from registry.choices import VersionStatus
 from registry.exceptions import NAME_TAKEN, REPO_ID_TAKEN, RegistryError
 from registry.labels import REPO_ID_PATTERN, repo_id_from_name
 
@@ -14,12 +14,15 @@ class ModelArtifactQuerySet(models.QuerySet):
     """Reads over model artifacts."""
 
     def with_version_counts(self):
-        """Annotate each artifact with `version_count`, its number of ready versions."""
-        return self.annotate(
-            version_count=models.Count(
-                "versions", filter=models.Q(versions__status=VersionStatus.READY)
-            )
-        )
+        """Annotate each artifact with `version_count`, its number of ready versions.
+
+        A correlated subquery, not a JOIN and GROUP BY: a page's `count()` then drops it (and the
+        latest-version ones), where an aggregate made it compute them for every artifact.
+        """
+        versions = self.model.versions.field.model.objects
+        ready = versions.ready().filter(artifact=models.OuterRef("pk"))
+        counted = ready.order_by().values("artifact").annotate(n=models.Count("pk")).values("n")
+        return self.annotate(version_count=Coalesce(models.Subquery(counted), 0))
 
     def with_latest_version(self):
         """Annotate `latest_version_*` (id, label, sha256, size, created) from the newest ready one.

@@ -4,6 +4,7 @@ import errno
 import hashlib
 import os
 import subprocess
+import zlib
 
 import pytest
 
@@ -233,3 +234,19 @@ def test_a_short_copy_leaving_an_unaligned_offset_still_hashes_every_byte(tmp_pa
     stored = BlobStore(tmp_path / "store").put_directory(source)
 
     assert stored.manifest[0].sha256 == hashlib.sha256(content).hexdigest()
+
+
+def test_storing_records_each_files_crc32_as_zlib_computes_it(store, tmp_path):
+    source = tmp_path / "crc"
+    source.mkdir()
+    contents = {"a.bin": os.urandom(5 * 1024 * 1024 + 3), "empty": b"", "c.txt": b"hello"}
+    for name, data in contents.items():
+        (source / name).write_bytes(data)
+
+    stored = store.put_directory(source)
+
+    assert {e.path: e.crc32 for e in stored.manifest} == {
+        name: zlib.crc32(data) for name, data in contents.items()
+    }
+    entry = next(e for e in stored.manifest if e.path == "a.bin")
+    assert store.checksums(entry) == (entry.sha256, zlib.crc32(contents["a.bin"]))
