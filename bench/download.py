@@ -248,9 +248,45 @@ def latencies_ms(url: str, token: str, count: int = 50) -> tuple[list[float], di
     return sorted(found), payload
 
 
+def bench_environment(work: Path) -> dict:
+    """Return the environment of a production-like app whose database and files live in `work`."""
+    return {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",
+        "REGISTRY_DOWNLOADS_ENABLED": "true",
+        "DATABASE_URL": f"sqlite:///{work / 'bench.sqlite3'}",
+        "MEDIA_ROOT": str(work / "media"),
+        "MODEL_REGISTRY_PATH": str(work / "registry"),
+        "RUN_ROOTS": str(work),
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def serve(env: dict, port: int, *, workers: int = 1, tree: Path = BASE_DIR) -> subprocess.Popen:
+    """Start gunicorn (sync workers) serving `tree` on 127.0.0.1:`port`, in its own session."""
+    return subprocess.Popen(
+        [
+            *(str(Path(sys.executable).parent / "gunicorn"), "config.wsgi"),
+            *("-b", f"127.0.0.1:{port}", "-w", str(workers), "--timeout", "600"),
+            *("--log-level", "warning"),
+        ],
+        env=env,
+        cwd=tree,
+        start_new_session=True,
+    )
+
+
+def value_range(values: list[float]) -> str:
+    """Return `min-max` of per-round figures."""
+    return f"{min(values):.2f}-{max(values):.2f}"
+
+
 def spread(values: list[float]) -> str:
     """Return `median (min-max)` of per-round figures."""
-    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+    return f"{statistics.median(values):.2f} ({value_range(values)})"
 
 
 def row(name: str, seconds: list[float], gib: float, base: list[float] | None = None) -> str:
@@ -286,19 +322,7 @@ def main() -> None:
         source = work / "run"
         print(f"Writing {args.size_mib} MiB and promoting it under {work} ...", flush=True)
         make_run_directory(source, size_mib=args.size_mib, shards=4)
-        env = {
-            **os.environ,
-            "DEBUG": "false",
-            "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "SECURE_SSL_REDIRECT": "false",
-            "REGISTRY_DOWNLOADS_ENABLED": "true",
-            "DATABASE_URL": f"sqlite:///{work / 'bench.sqlite3'}",
-            "MEDIA_ROOT": str(work / "media"),
-            "MODEL_REGISTRY_PATH": str(work / "registry"),
-            "RUN_ROOTS": str(work),
-            "LOG_LEVEL": "WARNING",
-        }
+        env = bench_environment(work)
         manage(env, "migrate", "--noinput", tree=tree)
         data = setup_data(env, source, args.models, args.versions, tree=tree)
         mlflow_times = (
@@ -309,22 +333,10 @@ def main() -> None:
 
         port, python_port = free_port(), free_port()
 
-        def serve(at: int, extra: dict) -> subprocess.Popen:
-            return subprocess.Popen(
-                [
-                    *(str(Path(sys.executable).parent / "gunicorn"), "config.wsgi"),
-                    *("-b", f"127.0.0.1:{at}", "-w", "1", "--timeout", "600"),
-                    *("--log-level", "warning"),
-                ],
-                env={**env, **extra},
-                cwd=tree,
-                start_new_session=True,
-            )
-
-        server = serve(port, {})
+        server = serve(env, port, tree=tree)
         # The same data with every byte through Python (REGISTRY_ZIP_SENDFILE=false): the
         # kernel path's own effect, in the same run. An older tree ignores the setting.
-        python_server = serve(python_port, {"REGISTRY_ZIP_SENDFILE": "false"})
+        python_server = serve({**env, "REGISTRY_ZIP_SENDFILE": "false"}, python_port, tree=tree)
         base = f"http://127.0.0.1:{port}"
         wait_for(f"{base}/api/")
         wait_for(f"http://127.0.0.1:{python_port}/api/")

@@ -29,12 +29,14 @@ import textwrap
 from pathlib import Path
 
 from download import (  # bench/ is the script's own directory
-    BASE_DIR,
+    bench_environment,
     curl,
     drop_caches,
     free_port,
     manage,
+    serve,
     timed_cat,
+    value_range,
     wait_for,
     worker_peak_rss_kib,
 )
@@ -91,10 +93,6 @@ def timed_snapshot(base: str, token: str, home: Path) -> tuple[float, Path]:
     return result["seconds"], Path(result["path"])
 
 
-def spread(values: list[float]) -> str:
-    return f"{min(values):.2f}-{max(values):.2f}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=2048)
@@ -109,42 +107,14 @@ def main() -> None:
         source = work / "run"
         print(f"Writing {args.size_mib} MiB and promoting it under {work} ...", flush=True)
         make_run_directory(source, size_mib=args.size_mib, shards=4)
-        env = {
-            **os.environ,
-            "DEBUG": "false",
-            "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "SECURE_SSL_REDIRECT": "false",
-            "REGISTRY_DOWNLOADS_ENABLED": "true",
-            "DATABASE_URL": f"sqlite:///{work / 'bench.sqlite3'}",
-            "MEDIA_ROOT": str(work / "media"),
-            "MODEL_REGISTRY_PATH": str(work / "registry"),
-            "RUN_ROOTS": str(work),
-            "LOG_LEVEL": "WARNING",
-        }
+        env = bench_environment(work)
         manage(env, "migrate", "--noinput")
         data = setup_data(env, source)
         shutil.rmtree(source)
         size = sum(os.path.getsize(p) for p in data["blobs"])
 
         port = free_port()
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "config.wsgi",
-                "-b",
-                f"127.0.0.1:{port}",
-                "-w",
-                str(args.workers),
-                "--timeout",
-                "600",
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            cwd=BASE_DIR,
-            start_new_session=True,
-        )
+        server = serve(env, port, workers=args.workers)
         base = f"http://127.0.0.1:{port}"
         wait_for(f"{base}/api/")
         zip_url = f"{base}/api/models/versions/{data['version']}/download"
@@ -196,11 +166,11 @@ def main() -> None:
                 ("hf", "snapshot_download via /hf"),
             ):
                 median = statistics.median(s[name])
-                line = f"    {label:27s} {median:6.2f} s ({spread(s[name])})"
+                line = f"    {label:27s} {median:6.2f} s ({value_range(s[name])})"
                 line += f"  {gib / median:5.2f} GiB/s"
                 if name != "cat":
                     ratios = [c / x for c, x in zip(s["cat"], s[name], strict=True)]
-                    line += f"  ratio {statistics.median(ratios):.2f} ({spread(ratios)})"
+                    line += f"  ratio {statistics.median(ratios):.2f} ({value_range(ratios)})"
                 print(line)
         print(f"  gunicorn worker peak RSS      {peak / 1024:.0f} MiB")
         print("\nsamples (seconds):", json.dumps(samples))

@@ -31,11 +31,13 @@ import time
 from pathlib import Path
 
 from download import (  # bench/ is the script's own directory
-    BASE_DIR,
+    bench_environment,
     curl,
     free_port,
     manage,
+    serve,
     timed_cat,
+    value_range,
     wait_for,
 )
 from promote import make_run_directory
@@ -97,10 +99,6 @@ def timed_copy(paths: list[str], target: Path) -> float:
     return time.perf_counter() - start
 
 
-def spread(values: list[float]) -> str:
-    return f"{min(values):.2f}-{max(values):.2f}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024)
@@ -115,42 +113,14 @@ def main() -> None:
         source = work / "run"
         print(f"Writing {args.size_mib} MiB and promoting it under {work} ...", flush=True)
         make_run_directory(source, size_mib=args.size_mib, shards=4)
-        env = {
-            **os.environ,
-            "DEBUG": "false",
-            "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "SECURE_SSL_REDIRECT": "false",
-            "REGISTRY_DOWNLOADS_ENABLED": "true",
-            "DATABASE_URL": f"sqlite:///{work / 'bench.sqlite3'}",
-            "MEDIA_ROOT": str(work / "media"),
-            "MODEL_REGISTRY_PATH": str(work / "registry"),
-            "RUN_ROOTS": str(work),
-            "LOG_LEVEL": "WARNING",
-        }
+        env = bench_environment(work)
         manage(env, "migrate", "--noinput")
         data = setup_data(env, source)
         shutil.rmtree(source)
         size = sum(os.path.getsize(p) for p in data["blobs"])
 
         port = free_port()
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "config.wsgi",
-                "-b",
-                f"127.0.0.1:{port}",
-                "-w",
-                str(args.workers),
-                "--timeout",
-                "600",
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            cwd=BASE_DIR,
-            start_new_session=True,
-        )
+        server = serve(env, port, workers=args.workers)
         base = f"http://127.0.0.1:{port}"
         wait_for(f"{base}/api/")
         target = work / "dst"
@@ -186,11 +156,11 @@ def main() -> None:
             ("mlflow", "download_artifacts"),
         ):
             median = statistics.median(samples[name])
-            line = f"    {label:26s} {median:6.2f} s ({spread(samples[name])})"
+            line = f"    {label:26s} {median:6.2f} s ({value_range(samples[name])})"
             line += f"  {gib / median:5.2f} GiB/s"
             if name != "cat":
                 ratios = [c / x for c, x in zip(samples["cat"], samples[name], strict=True)]
-                line += f"  ratio {statistics.median(ratios):.2f} ({spread(ratios)})"
+                line += f"  ratio {statistics.median(ratios):.2f} ({value_range(ratios)})"
             print(line)
         print("\nsamples (seconds):", json.dumps(samples))
     finally:
