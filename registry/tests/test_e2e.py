@@ -21,6 +21,7 @@ from django.db import connections
 from registry.models import ModelArtifact, ModelVersion
 from runs.models import TunixRun
 from runs.tests.factories import UserFactory
+from runs.tests.queue import work_off_the_queue
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 PASSWORD = "a long e2e password 42"
@@ -164,9 +165,7 @@ def test_the_main_journey_in_a_browser(browser_page, tmp_path):
     page.get_by_role("button", name="Launch").click()
     page.wait_for_url(re.compile(r"/runs/[0-9a-f-]{36}/$"))
     assert_accessible(page)
-    call_command(
-        "db_worker", "--batch", "--no-startup-delay", "--no-reload", stdout=StringIO(), verbosity=0
-    )
+    work_off_the_queue()
     page.locator("#run-live .badge-completed").wait_for(timeout=30_000)
     page.locator("#run-live svg.chart").wait_for()
     assert_accessible(page)
@@ -230,9 +229,7 @@ def test_the_main_journey_in_a_browser(browser_page, tmp_path):
     page.wait_for_url(re.compile(r"/tuning/\d+/$"))
 
     # The worker runs it (Ray starts in this process); the page, polling, sees it finish.
-    call_command(
-        "db_worker", "--batch", "--no-startup-delay", "--no-reload", stdout=StringIO(), verbosity=0
-    )
+    work_off_the_queue()
     page.get_by_role("button", name="Promote Best Trial").wait_for(timeout=30_000)
     assert page.locator("tr.best-trial").count() == 1
     assert page.locator("svg.chart").count() == 2  # the metric by trial, each trial's curve

@@ -6,12 +6,10 @@ import io
 import json
 import shutil
 import zipfile
-from io import StringIO
 from pathlib import Path
 
 import numpy as np
 import pytest
-from django.core.management import call_command
 
 from registry.exceptions import PromotionError
 from registry.models import ModelVersion
@@ -19,15 +17,9 @@ from registry.tests.factories import ModelArtifactFactory
 from runs.demo import write_tunix_demo_inputs
 from runs.models import RunProgress, TunixRun
 from runs.tests.factories import TunixRunFactory
+from runs.tests.queue import work_off_the_queue
 
 TRAINER = "runs.trainers.tunix_lora_sft"
-
-
-def work_off_the_queue() -> None:
-    """Run the real worker (django-tasks-db's db_worker) until the queue is empty."""
-    call_command(
-        "db_worker", "--batch", "--no-startup-delay", "--no-reload", stdout=StringIO(), verbosity=0
-    )
 
 
 def record_what_the_database_holds(monkeypatch) -> list:

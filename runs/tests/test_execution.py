@@ -1,32 +1,20 @@
 """Launched runs through the real task queue and worker (django-tasks-db's db_worker)."""
 
 import json
-import threading
-import time
-from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
-from django.db import OperationalError, connection
 from safetensors.numpy import load_file
 
+from runs.execution import TrainingSession
 from runs.models import TunixRun
 from runs.tests.factories import UserFactory
+from runs.tests.queue import work_off_the_queue
 from runs.trainers import lora_demo
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TRAINER = "runs.trainers.lora_demo"
-
-
-def work_off_the_queue() -> str:
-    """Run the real worker until the queue is empty."""
-    out = StringIO()
-    call_command(
-        "db_worker", "--batch", "--no-startup-delay", "--no-reload", stdout=out, verbosity=0
-    )
-    return out.getvalue()
 
 
 @pytest.fixture
@@ -88,31 +76,21 @@ def test_a_pending_run_cancelled_before_the_worker_never_starts(launcher):
     assert not Path(run.output_dir).exists()
 
 
-def test_a_running_run_stops_when_cancelled(launcher):
+def test_a_running_run_stops_when_cancelled(launcher, monkeypatch):
     run_id = launch(launcher, steps=20_000, learning_rate=0.01).json()["id"]
+    report = TrainingSession.report
 
-    def cancel_once_running():
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                run = TunixRun.objects.get(pk=run_id)
-                if run.status == "running":
-                    run.cancel()
-                    return
-            except OperationalError:
-                pass  # SQLite's shared in-memory test database locks a table briefly: retry
-            time.sleep(0.02)
+    # The cancel is written from the worker's own thread at the trainer's first report: a
+    # canceller thread polling SQLite's shared in-memory test database collides with the
+    # worker's table locks ("database table is locked") however it retries.
+    def report_then_cancel(session, metrics):
+        report(session, metrics)
+        run = TunixRun.objects.get(pk=run_id)
+        if run.status == "running":
+            run.cancel()
 
-    def cancel_then_disconnect():
-        try:
-            cancel_once_running()
-        finally:
-            connection.close()  # a thread's connection would outlive the test database
-
-    canceller = threading.Thread(target=cancel_then_disconnect)
-    canceller.start()
+    monkeypatch.setattr(TrainingSession, "report", report_then_cancel)
     work_off_the_queue()
-    canceller.join()
 
     run = TunixRun.objects.get(pk=run_id)
     assert run.status == "cancelled"
