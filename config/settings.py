@@ -102,6 +102,8 @@ DATABASES = {
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The same backend, refreshing the query planner's statistics as connections close.
+    DATABASES["default"]["ENGINE"] = "config.sqlite3"
     # The default database lives in var/, which a fresh clone does not have yet.
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # Several processes (web, worker, commands) share one file: wait for the lock, do not fail.
