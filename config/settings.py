@@ -161,6 +161,9 @@ TRAINING_INPUT_ROOTS = [
 ]
 # Where Ray Tune keeps its own trial state (results stay in the database and RUNS_ROOT).
 RAY_STORAGE_PATH = path_setting("RAY_STORAGE_PATH", MEDIA_ROOT / "ray")
+# The Ray cluster tuning jobs join unless a job names its own (`ray start --head`'s host:port);
+# empty starts Ray on this machine for each job. See "Running on a Ray cluster" in docs/tuning.md.
+RAY_ADDRESS = env.str("RAY_ADDRESS", default="")
 
 # Streaming multi-gigabyte files from Django is a choice to make deliberately in production.
 REGISTRY_DOWNLOADS_ENABLED = env.bool("REGISTRY_DOWNLOADS_ENABLED", default=False)

@@ -4,6 +4,13 @@ from config.exceptions import DomainError, ErrorStatus
 from registry.exceptions import ARTIFACT_NOT_FOUND
 
 JOB_NOT_FINISHED = "job_not_finished"
+RAY_CLIENT_REFUSED = "ray_client_refused"
+RAY_CLIENT_REFUSED_MESSAGE = (
+    "{address} is a Ray Client (ray://) address, which tuning jobs cannot use: through Ray Client, "
+    "Ray Tune runs the search's driver, and with it the callbacks that record every trial in the "
+    "database, on the cluster, where there is no connection to this app's database. "
+    "Give the cluster's own address instead (host:port, as `ray start --head` prints it)."
+)
 
 
 class TuningError(DomainError):

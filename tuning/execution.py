@@ -18,7 +18,7 @@ from runs.lifecycle import EvalStatus, RunStatus
 from runs.models import TunixRun
 from tuning.models import JobStatus
 from tuning.search_space import to_ray
-from tuning.trial import numeric_metrics, train_trial, trial_run_id
+from tuning.trial import numeric_metrics, train_trial, trial_run_id, trial_worker
 
 # Progress reporters by job id: Ray Tune pickles its callbacks, and a reporter (a command's
 # stdout, say) need not be picklable, so callbacks look theirs up here instead of holding it.
@@ -60,6 +60,10 @@ def make_callbacks(job):
             if record is None:
                 return
             metrics = numeric_metrics(trial.last_result or {})
+            if trial.last_result:
+                # Where the trial ran is known once it reports: its result names the process.
+                record.run.worker = trial_worker(trial.trial_id, trial.last_result)
+                record.run.save(update_fields=["worker", "updated_at"])
             job.refresh_from_db(fields=["status"])
             if job.status == JobStatus.CANCELLED or job.metric not in metrics:
                 self.end(record, RunStatus.CANCELLED, "Stopped: the tuning job was cancelled.")
@@ -110,6 +114,27 @@ def make_callbacks(job):
     return TrialRecorder(), StopWhenCancelled()
 
 
+def ray_init_options(address: str) -> dict:
+    """Return `ray.init`'s arguments: join the cluster at `address`, or start Ray here."""
+    import runs
+    import tuning
+
+    quiet = {"log_to_driver": False, "configure_logging": False}
+    if address:
+        # A cluster's workers have none of our code on their path: Ray ships these packages to
+        # them. Resources are the cluster's own; Ray refuses num_cpus from a driver that joins.
+        packages = [str(Path(package.__file__).parent) for package in (runs, tuning)]
+        return {**quiet, "address": address, "runtime_env": {"py_modules": packages}}
+    # "local", not None: None would join whatever cluster RAY_ADDRESS or /tmp/ray points at.
+    return {
+        **quiet,
+        "address": "local",
+        "num_cpus": os.cpu_count(),
+        "include_dashboard": False,
+        "runtime_env": {"env_vars": {"PYTHONPATH": str(settings.BASE_DIR)}},
+    }
+
+
 def execute_job(job, *, progress=None):
     """Run the job's search to the end, recording trials and the best one; return the job."""
     import ray
@@ -122,14 +147,7 @@ def execute_job(job, *, progress=None):
         PROGRESS_REPORTERS[job.pk] = progress
     try:
         if started_here:
-            ray.init(
-                address=job.ray_address or None,
-                num_cpus=None if job.ray_address else os.cpu_count(),
-                include_dashboard=False,
-                log_to_driver=False,
-                configure_logging=False,
-                runtime_env={"env_vars": {"PYTHONPATH": str(settings.BASE_DIR)}},
-            )
+            ray.init(**ray_init_options(job.ray_address))
         tuner = tune.Tuner(
             tune.with_parameters(
                 train_trial,

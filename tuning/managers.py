@@ -1,10 +1,11 @@
 """Creating tuning jobs: every field validated before anything is saved."""
 
+from django.conf import settings
 from django.db import models
 
 from runs.lifecycle import TERMINAL_STATUSES
 from runs.trainers import TrainerConfigError, TrainerNotAllowed, validate_config
-from tuning.exceptions import TuningError
+from tuning.exceptions import RAY_CLIENT_REFUSED, RAY_CLIENT_REFUSED_MESSAGE, TuningError
 from tuning.search_space import validate as validate_search_space
 
 MAX_SAMPLES = 1000
@@ -39,7 +40,14 @@ class TuningJobManager(models.Manager.from_queryset(TuningJobQuerySet)):
         max_concurrent_trials: int = 2,
         ray_address: str = "",
     ):
-        """Validate every field (per-field errors) and save a pending job."""
+        """Validate every field (per-field errors) and save a pending job.
+
+        A job that names no Ray cluster joins the one `RAY_ADDRESS` names, if any.
+        """
+        ray_address = (ray_address or settings.RAY_ADDRESS).strip()
+        if ray_address.lower().startswith("ray://"):
+            message = RAY_CLIENT_REFUSED_MESSAGE.format(address=ray_address)
+            raise TuningError(message, code=RAY_CLIENT_REFUSED, errors={"ray_address": message})
         errors = {}
         try:
             base_config = validate_config(trainer, base_config)

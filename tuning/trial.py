@@ -18,6 +18,12 @@ def trial_run_id(job_id: int, ray_trial_id: str) -> uuid.UUID:
     return uuid.uuid5(TRIAL_RUN_NAMESPACE, f"{job_id}/{ray_trial_id}")
 
 
+def trial_worker(trial_id: str, result: dict) -> str:
+    """Return where a trial ran, from its result: `ray:<trial>@<host>/<pid> node=<Ray node id>`."""
+    where = f"ray:{trial_id}@{result.get('hostname', '?')}/{result.get('pid', '?')}"
+    return f"{where} node={result['node_id']}" if result.get("node_id") else where
+
+
 def numeric_metrics(result: dict) -> dict:
     """Keep the finite numbers a trainer reported; drop Ray's own bookkeeping."""
     ray_keys = {
@@ -42,6 +48,7 @@ def numeric_metrics(result: dict) -> dict:
 
 def train_trial(params, *, job_id, trainer, base_config, runs_root, metric, allowed_trainers):
     """A Ray Tune trainable: run the trainer for one trial and report its final metrics."""
+    import ray
     from ray import tune
 
     trial_id = tune.get_context().get_trial_id()
@@ -54,4 +61,5 @@ def train_trial(params, *, job_id, trainer, base_config, runs_root, metric, allo
         problem = f"The trainer reported no numeric {metric!r}; it reported {sorted(final)}."
         (output_dir / ERROR_NAME).write_text(problem, encoding="utf-8")
         raise ValueError(problem)
-    tune.report(reported)
+    # Tune adds the process's hostname and pid; the node id tells which cluster node that was.
+    tune.report({**reported, "node_id": ray.get_runtime_context().get_node_id()})

@@ -1,5 +1,13 @@
 import pytest
-from django.conf import settings
+
+
+def start_local_ray():
+    """Start Ray in this process as a job does without a cluster, on two CPUs."""
+    import ray
+
+    from tuning.execution import ray_init_options
+
+    ray.init(**{**ray_init_options(""), "num_cpus": 2})
 
 
 @pytest.fixture(scope="session")
@@ -7,12 +15,6 @@ def ray_cluster():
     """One local Ray for the whole session: starting it takes seconds."""
     import ray
 
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-        runtime_env={"env_vars": {"PYTHONPATH": str(settings.BASE_DIR)}},
-    )
+    start_local_ray()
     yield
     ray.shutdown()

@@ -139,3 +139,12 @@ def test_trials_of_a_job_are_listed(curator_client):
             "created_at": results[0]["created_at"],
         }
     ]
+
+
+def test_a_ray_client_address_is_refused_with_400(curator_client):
+    response = create(curator_client, ray_address="ray://head:10001")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "ray_client_refused"
+    assert "ray_address" in response.json()["errors"]
+    assert not TuningJob.objects.exists()
