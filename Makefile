@@ -7,11 +7,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint migrate demo clean browser screenshots
+.PHONY: help venv run test test-s3 lint migrate demo clean browser screenshots
 
 help:
 	@echo "make run    set up .venv, migrate, load demo data, start the worker and serve http://$(HOST):$(PORT)"
 	@echo "make test   set up .venv, run ruff and the whole pytest suite (DATABASE_URL or SQLite)"
+	@echo "make test-s3      the registry's tests with the blob store in S3 (moto's server)"
 	@echo "make browser      install Debian's chromium for the browser tests (root)"
 	@echo "make screenshots  save a PNG of each main page into docs/screenshots/"
 
@@ -49,6 +50,10 @@ lint: venv
 
 test: venv lint
 	$(PY) -m pytest
+
+# The registry's tests again with its blobs in a bucket of moto's S3 server (on loopback).
+test-s3: venv
+	REGISTRY_TEST_STORE=s3 $(PY) -m pytest registry
 
 # Browser tests drive Debian's chromium; Playwright never downloads a browser of its own.
 browser:

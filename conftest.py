@@ -1,11 +1,60 @@
-"""Test isolation shared by every app: each test gets its own media, runs and registry folders."""
+"""Test isolation shared by every app: each test gets its own media, runs and registry folders.
+
+`REGISTRY_TEST_STORE=s3` runs the same tests with the registry's blobs in a fresh bucket of a
+real S3-protocol server (moto's, on loopback) instead of a directory.
+"""
+
+import os
 
 import pytest
 
+S3_MATRIX = os.environ.get("REGISTRY_TEST_STORE", "filesystem") == "s3"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under the S3 matrix, skip tests of the directory store's own mechanisms."""
+    if not S3_MATRIX:
+        return
+    skip = pytest.mark.skip(reason="the directory store's own mechanism (REGISTRY_TEST_STORE=s3)")
+    for item in items:
+        if item.get_closest_marker("filesystem_store"):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server for the session (its own process, HTTP on loopback); yield its URL."""
+    from registry.tests.s3server import CREDENTIALS, moto_server
+
+    saved = {name: os.environ.get(name) for name in CREDENTIALS}
+    os.environ.update(CREDENTIALS)
+    try:
+        with moto_server() as endpoint:
+            yield endpoint
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture
+def s3_store(s3_server, settings):
+    """Keep the registry's blobs in a fresh bucket of the S3 server; return the store."""
+    from registry.stores import blob_store
+    from registry.tests.s3server import create_bucket
+
+    settings.REGISTRY_STORAGE_URL = f"s3://{create_bucket(s3_server)}/registry"
+    settings.REGISTRY_S3_ENDPOINT_URL = s3_server
+    settings.REGISTRY_S3_REGION = "us-east-1"
+    return blob_store()
+
 
 @pytest.fixture(autouse=True)
-def isolated_media(settings, tmp_path):
-    """Point MEDIA_ROOT, RUNS_ROOT, MODEL_REGISTRY_PATH and the input roots at a fresh folder."""
+def isolated_media(settings, tmp_path, request):
+    """Point MEDIA_ROOT, RUNS_ROOT, MODEL_REGISTRY_PATH and the input roots at a fresh folder
+    (and, under the S3 matrix, the store at a fresh bucket)."""
     media = tmp_path / "media"
     settings.MEDIA_ROOT = media
     settings.RUNS_ROOT = media / "runs"
@@ -14,6 +63,11 @@ def isolated_media(settings, tmp_path):
     settings.RAY_STORAGE_PATH = media / "ray"
     settings.TRAINING_INPUT_ROOTS = [media / "inputs"]
     settings.RUNS_ROOT.mkdir(parents=True)
+    if S3_MATRIX:
+        # Bytes stream through the app, so every download test checks the fail-closed path;
+        # test_s3_downloads covers the presigned redirects.
+        settings.REGISTRY_S3_PRESIGN_SECONDS = 0
+        request.getfixturevalue("s3_store")
     return media
 
 

@@ -130,6 +130,16 @@ MEDIA_ROOT = path_setting("MEDIA_ROOT", BASE_DIR / "var" / "media")
 MEDIA_URL = "/media/"
 RUNS_ROOT = path_setting("RUNS_ROOT", MEDIA_ROOT / "runs")
 MODEL_REGISTRY_PATH = path_setting("MODEL_REGISTRY_PATH", MEDIA_ROOT / "model_registry")
+# Where blobs and manifests live: empty for the directory MODEL_REGISTRY_PATH, or an S3-compatible
+# object store, "s3://bucket/prefix" (docs/deployment.md). Credentials come from the standard AWS
+# variables or files (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...).
+REGISTRY_STORAGE_URL = env.str("REGISTRY_STORAGE_URL", default="")
+# The S3 API's address for MinIO, R2, GCS and the like (empty: AWS's own for the region).
+REGISTRY_S3_ENDPOINT_URL = env.str("REGISTRY_S3_ENDPOINT_URL", default="")
+REGISTRY_S3_REGION = env.str("REGISTRY_S3_REGION", default="")
+# Single-file downloads of verified blobs redirect to a presigned URL valid this long (seconds),
+# so the bytes go from the store to the client; 0 streams them through the app instead.
+REGISTRY_S3_PRESIGN_SECONDS = env.int("REGISTRY_S3_PRESIGN_SECONDS", default=300)
 # Directories a run's output_dir may live under; promotion never reads bytes from elsewhere.
 RUN_ROOTS = [
     (Path(root) if Path(root).is_absolute() else BASE_DIR / root).resolve()

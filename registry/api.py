@@ -47,7 +47,8 @@ from registry.serializers import (
     VerificationSerializer,
     VersionSearchResultSerializer,
 )
-from registry.storage import BlobStore, ManifestEntry
+from registry.storage import ManifestEntry
+from registry.stores import blob_store
 from runs.models import TunixRun
 
 ERROR_DOWNLOADS_DISABLED = (
@@ -353,7 +354,7 @@ def version_zip(version: ModelVersion, user=None, *, request=None):
     """Return the streamed ZIP of a ready version, checked before and while it is sent."""
     version.ensure_downloadable()
     return zip_response(
-        BlobStore(settings.MODEL_REGISTRY_PATH),
+        blob_store(),
         version.manifest(),
         filename=download_filename(version.artifact.name, version.version),
         digest=version.sha256,
@@ -445,7 +446,7 @@ class ModelVersionViewSet(
         entry = get_object_or_404(version.files, path=path)
         return file_response(
             request,
-            BlobStore(settings.MODEL_REGISTRY_PATH),
+            blob_store(),
             ManifestEntry(entry.path, entry.size_bytes, entry.sha256),
             filename=path.rsplit("/", 1)[-1],
             guard=version.integrity_guard(user=request.user, paths={entry.path}),

@@ -6,7 +6,7 @@ needed, so `Content-Length` is known up front. Under a server that writes the bo
 to the client's socket (gunicorn's sync and gthread workers, no TLS), each verified blob goes from
 the page cache to that socket by `sendfile()` between the headers Python yields; anything else
 goes through Python. A single file can be handed to the reverse proxy (`X-Accel-Redirect`,
-`X-Sendfile`) when configured.
+`X-Sendfile`) when configured, or, from an object store, redirected to a short-lived presigned URL.
 
 Both fail closed: a blob goes by the kernel or the proxy only while its file's identity is the
 one recorded when it was last verified (`BlobStore.send_trusted` checks it again before the last
@@ -203,7 +203,7 @@ def zip_response(
         )
     )
     archive = StoredZip(members, modified=datetime.now())
-    socket_fd = kernel_socket(request)
+    socket_fd = kernel_socket(request) if store.sends_by_kernel else None
     chunks = archive_chunks(store, manifest, archive, checksums, guard, socket_fd)
     if socket_fd is None:
         # Reading (and hashing or CRC) then overlaps with sending: both release the GIL. Not
@@ -243,15 +243,20 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
 def proxy_handoff(
     store: BlobStore, entry: ManifestEntry, guard: IntegrityGuard
 ) -> dict[str, str] | None:
-    """Return the header that hands a blob to the reverse proxy, or None to stream it here.
+    """Return the header that hands a blob to the object store or the reverse proxy, or None to
+    stream it here.
 
-    Only when one is configured and the blob is verified and unchanged now: the proxy sends the
-    file's bytes as they are, checking nothing, so a blob that must be hashed streams from here.
+    Only for a blob verified and unchanged now: the store's presigned URL (`Location`) or the
+    proxy sends the bytes as they are, checking nothing, so a blob that must be hashed streams
+    from here.
     """
-    prefix, header = settings.REGISTRY_ACCEL_REDIRECT_PREFIX, settings.REGISTRY_SENDFILE_HEADER
-    if not prefix and not header:
-        return None
     trusted = guard.trusted.get(entry.sha256)
+    url = store.presigned_url(entry, trusted)
+    if url is not None:
+        return {"Location": url}
+    prefix, header = settings.REGISTRY_ACCEL_REDIRECT_PREFIX, settings.REGISTRY_SENDFILE_HEADER
+    if not (prefix or header) or not store.sends_by_kernel:
+        return None
     if trusted is None or store.identity(entry.sha256) != trusted:
         return None
     if prefix:
@@ -287,6 +292,9 @@ def file_response(
         except ValueError:
             return HttpResponse(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
     handoff = proxy_handoff(store, entry, guard) if request.method != "HEAD" else None
+    if handoff is not None and "Location" in handoff:
+        # The client fetches the bytes from the object store; a Range header goes along.
+        return HttpResponse(status=302, headers={**headers, **handoff})
     if handoff is not None:
         return HttpResponse(
             b"", content_type="application/octet-stream", headers={**headers, **handoff}

@@ -19,7 +19,6 @@ import datetime
 import hashlib
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.http import Http404, HttpResponse, JsonResponse
 from django.views.decorators.http import require_safe
 from rest_framework.authentication import (
@@ -47,7 +46,8 @@ from registry.exceptions import (
     RegistryError,
 )
 from registry.models import ModelArtifact, ModelVersion
-from registry.storage import BlobStore, ManifestEntry
+from registry.storage import ManifestEntry
+from registry.stores import blob_store
 
 # How many entries one /tree answer holds; more are paged with `Link: <...>; rel="next"`.
 TREE_PAGE_SIZE = 1000
@@ -329,7 +329,7 @@ class ResolveView(HubView):
         # The API's single-file path: fail-closed (a changed blob is never served whole).
         response = file_response(
             request,
-            BlobStore(settings.MODEL_REGISTRY_PATH),
+            blob_store(),
             ManifestEntry(entry.path, entry.size_bytes, entry.sha256),
             filename=path.rsplit("/", 1)[-1],
             guard=version.integrity_guard(user=request.user, paths={entry.path}),

@@ -27,7 +27,6 @@ import re
 import uuid
 from urllib.parse import quote, unquote
 
-from django.conf import settings
 from django.http import Http404, JsonResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
@@ -56,7 +55,8 @@ from registry.hub import BearerTokenAuthentication
 from registry.labels import LABEL_PATTERN
 from registry.mlflow_search import FilterError, parse_filter, parse_order_by
 from registry.models import ModelAlias, ModelArtifact, ModelVersion
-from registry.storage import BlobStore, ManifestEntry
+from registry.storage import ManifestEntry
+from registry.stores import blob_store
 
 # `vN` labels with N below this are version N; every other label is this plus the row's id.
 CUSTOM_NUMBER_BASE = 1_000_000_000
@@ -704,7 +704,7 @@ class DownloadArtifactView(MlflowView):
         # The API's single-file path: fail-closed (a changed blob is never served whole).
         return file_response(
             request,
-            BlobStore(settings.MODEL_REGISTRY_PATH),
+            blob_store(),
             ManifestEntry(entry.path, entry.size_bytes, entry.sha256),
             filename=file_path.rsplit("/", 1)[-1],
             guard=version.integrity_guard(user=request.user, paths={entry.path}),

@@ -42,12 +42,12 @@ from registry.managers.rules import searchable_metrics
 from registry.storage import (
     NO_PROGRESS,
     BlobIdentity,
-    BlobStore,
     FileCheck,
     ManifestEntry,
     Progress,
     StoredDirectory,
 )
+from registry.stores import blob_store
 from runs.lifecycle import EvalStatus
 
 logger = logging.getLogger(__name__)
@@ -391,7 +391,7 @@ class ModelVersion(models.Model):
 
     def verify(self, *, progress: Progress = NO_PROGRESS, user=None) -> list[FileCheck]:
         """Re-hash every stored blob of this version against its manifest; record the result."""
-        checks = BlobStore(settings.MODEL_REGISTRY_PATH).verify(self.manifest(), progress=progress)
+        checks = blob_store().verify(self.manifest(), progress=progress)
         problems = [{"path": c.path, "status": c.status} for c in checks if not c.ok]
         with transaction.atomic():
             BlobCheck.objects.record(
@@ -439,7 +439,7 @@ class IntegrityGuard:
     def __init__(self, version: ModelVersion, entries: list[ManifestEntry], *, user=None):
         self.version = version
         self.user = user
-        self.store = BlobStore(settings.MODEL_REGISTRY_PATH)
+        self.store = blob_store()
         self.trusted: dict[str, BlobIdentity] = {}
         self._verified: dict[str, BlobIdentity] = {}
         digests = {e.sha256 for e in entries}
@@ -707,6 +707,8 @@ class BlobCheck(models.Model):
     inode = models.DecimalField(max_digits=20, decimal_places=0)
     mtime_ns = models.BigIntegerField()
     ctime_ns = models.BigIntegerField()
+    # The object's ETag when the blob lives in an object store (registry.s3store).
+    etag = models.CharField(max_length=128, blank=True, default="")
     checked_at = models.DateTimeField(default=timezone.now)
 
     objects = BlobCheckManager()
@@ -721,5 +723,10 @@ class BlobCheck(models.Model):
     def identity(self) -> BlobIdentity:
         """Return the blob file's identity when it was checked."""
         return BlobIdentity(
-            self.size_bytes, int(self.device), int(self.inode), self.mtime_ns, self.ctime_ns
+            self.size_bytes,
+            int(self.device),
+            int(self.inode),
+            self.mtime_ns,
+            self.ctime_ns,
+            etag=self.etag,
         )

@@ -7,7 +7,12 @@ from tqdm import tqdm
 
 from registry.storage import Progress
 
-PHASE_LABELS = {"hashing": "Hashing", "storing": "Hashing and storing", "verifying": "Verifying"}
+PHASE_LABELS = {
+    "hashing": "Hashing",
+    "storing": "Hashing and storing",
+    "uploading": "Uploading",
+    "verifying": "Verifying",
+}
 
 
 class TerminalProgress(Progress):

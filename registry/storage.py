@@ -6,8 +6,10 @@ Layout under the store's root (`MODEL_REGISTRY_PATH`)::
     manifests/sha256/<2 hex>/<64 hex>   a version's manifest in `sha256sum` format, named by the
                                         SHA-256 of that text: the version's digest
     tmp/<random>.partial                writes in flight; renamed into place only when complete
-    .lock                               shared by promotions while they record a version,
-                                        exclusive for the garbage collector while it deletes
+    .lock                               on SQLite only: the file `registry/locks.py` locks, shared
+                                        by promotions while they record a version, exclusive for
+                                        the garbage collector while it deletes (on PostgreSQL an
+                                        advisory lock, which holds across hosts)
 
 A version's manifest lists every file's relative POSIX path and SHA-256 as `sha256sum` prints them,
 one `<hex>  <path>\n` line per file, sorted by the path's bytes. Its SHA-256 is the version's
@@ -20,7 +22,8 @@ the filesystem offers one, else `copy_file_range` inside the kernel), the copy i
 pages in memory, fsynced, then renamed atomically to the final name and the directory fsynced. A
 half-written blob never has a final name, and what was hashed is what was stored: the copy itself.
 
-This module knows nothing of Django models; a later S3 backend implements the same interface.
+This module knows nothing of Django models; `registry.s3store` implements the same interface on
+the S3 API, and `registry.stores` picks one from the settings.
 """
 
 import ctypes
@@ -36,7 +39,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -61,7 +63,7 @@ class Progress:
     """
 
     def begin(self, phase: str, *, total_bytes: int, total_files: int) -> None:
-        """Start a phase ("hashing", "storing" or "verifying") over that many bytes and files."""
+        """Start a phase ("hashing", "storing", "uploading" or "verifying") over that many bytes."""
 
     def advance(self, nbytes: int, finished_path: str | None = None) -> None:
         """Count `nbytes` more processed, and a file finished when `finished_path` is given."""
@@ -110,6 +112,8 @@ class BlobIdentity:
     inode: int
     mtime_ns: int
     ctime_ns: int
+    # An object store's identity of the object (S3's ETag); empty on the filesystem.
+    etag: str = ""
 
     @classmethod
     def of(cls, result: os.stat_result) -> "BlobIdentity":
@@ -357,6 +361,9 @@ def copy_and_hash(reader: BinaryIO, writer: BinaryIO, sha, progress: "Progress")
 class BlobStore:
     """A content-addressed store of blobs and manifests rooted at one directory."""
 
+    # A blob is a file: verified ones can go from the page cache to a socket (`send_trusted`).
+    sends_by_kernel = True
+
     def __init__(self, root: Path | str):
         self.root = Path(root)
         self.blobs = self.root / "blobs" / "sha256"
@@ -380,6 +387,10 @@ class BlobStore:
     def has_blob(self, digest: str) -> bool:
         """Return whether a blob with `digest` is stored."""
         return self.blob_path(digest).is_file()
+
+    def presigned_url(self, entry: "ManifestEntry", trusted: "BlobIdentity | None") -> None:
+        """None: a directory has no URLs of its own (a reverse proxy may serve it instead)."""
+        return None
 
     # ---- writing --------------------------------------------------------------------------------
 
@@ -487,18 +498,7 @@ class BlobStore:
         reason = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
         return f"Could not store {what}: {reason}. Nothing was promoted; retry once that is fixed."
 
-    # ---- locking and collecting ---------------------------------------------------------------
-
-    @contextmanager
-    def lock(self, *, exclusive: bool) -> Iterator[None]:
-        """Hold the store's lock: shared to record versions, exclusive to collect garbage."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    # ---- collecting ---------------------------------------------------------------------------
 
     def collect_garbage(
         self,

@@ -27,6 +27,7 @@ class BlobCheckManager(models.Manager):
                     inode=identity.inode,
                     mtime_ns=identity.mtime_ns,
                     ctime_ns=identity.ctime_ns,
+                    etag=identity.etag,
                     checked_at=now,
                 )
                 for digest, (identity, ok) in sorted(outcomes.items())
@@ -40,6 +41,7 @@ class BlobCheckManager(models.Manager):
                 "inode",
                 "mtime_ns",
                 "ctime_ns",
+                "etag",
                 "checked_at",
             ],
         )

@@ -24,8 +24,10 @@ from registry.exceptions import (
 )
 from registry.labels import normalize_tags, validate_label
 from registry.layouts import locate_model
+from registry.locks import store_lock
 from registry.managers.rules import check_promotable, requirements_fingerprint, version_commit
-from registry.storage import NO_PROGRESS, BlobStore, Progress, StoredDirectory
+from registry.storage import NO_PROGRESS, Progress, StoredDirectory
+from registry.stores import blob_store
 from runs.lifecycle import RunStatus
 
 AUTO_LABEL = re.compile(r"^v(\d+)$")
@@ -60,7 +62,7 @@ class ModelVersionManager(models.Manager):
         tags = normalize_tags(tags)
         check_promotable(run, force=force, artifact=artifact)
         layout = locate_model(Path(run.output_dir))
-        store = BlobStore(settings.MODEL_REGISTRY_PATH)
+        store = blob_store()
 
         try:
             # A run promoted before into this artifact is most likely being promoted again: hash
@@ -94,8 +96,9 @@ class ModelVersionManager(models.Manager):
         }
         try:
             # Shared with other promotions, exclusive for the garbage collector: it cannot delete a
-            # blob between our check that the blobs exist and the commit that references them.
-            with store.lock(exclusive=False):
+            # blob between our check that the blobs exist and the commit that references them, on
+            # any host (registry/locks.py).
+            with store_lock(exclusive=False):
                 version, created = self._record(
                     artifact,
                     run,
@@ -154,10 +157,10 @@ class ModelVersionManager(models.Manager):
         # models.py imports this package, so BlobCheck (which no version relates to) is named here.
         from registry.models import BlobCheck
 
-        store = BlobStore(settings.MODEL_REGISTRY_PATH)
+        store = blob_store()
         grace = settings.REGISTRY_GC_GRACE_SECONDS if grace_seconds is None else grace_seconds
         live = self.live()
-        with store.lock(exclusive=True):
+        with store_lock(exclusive=True):
             report = store.collect_garbage(
                 referenced_blobs=set(
                     live.filter(files__isnull=False).values_list("files__sha256", flat=True)

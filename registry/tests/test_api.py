@@ -395,10 +395,10 @@ def test_download_round_trip_checks_with_sha256sum(reader_client, downloads_enab
 def test_download_of_a_version_with_a_missing_blob_is_refused_before_streaming(
     reader_client, downloads_enabled, settings
 ):
-    from registry.storage import BlobStore
+    from registry.tests.blobs import StoredBlob
 
     version = promoted()
-    BlobStore(settings.MODEL_REGISTRY_PATH).blob_path(version.files.first().sha256).unlink()
+    StoredBlob(version.files.first().sha256).unlink()
 
     response = reader_client.get(f"/api/models/versions/{version.pk}/download")
 
@@ -514,11 +514,11 @@ def test_verify_reports_every_file(reader_client):
 
 
 def test_verify_reports_a_tampered_file(reader_client, settings):
-    from registry.storage import BlobStore
+    from registry.tests.blobs import StoredBlob
 
     version = promoted()
     entry = version.files.get(path="adapter_model.safetensors")
-    BlobStore(settings.MODEL_REGISTRY_PATH).blob_path(entry.sha256).write_bytes(b"x")
+    StoredBlob(entry.sha256).write_bytes(b"x")
 
     data = reader_client.post(f"/api/models/versions/{version.pk}/verify").json()
 

@@ -1,11 +1,10 @@
 from io import StringIO
 
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from registry.models import ModelAlias, ModelArtifact, ModelVersion
-from registry.storage import BlobStore
+from registry.tests.blobs import StoredBlob
 from registry.tests.factories import ModelArtifactFactory, promotable_run
 
 pytestmark = pytest.mark.django_db
@@ -106,7 +105,7 @@ def test_verify_version_reports_an_intact_version():
 def test_verify_version_detects_a_tampered_blob_and_exits_non_zero():
     version, _ = ModelVersion.objects.promote(ModelArtifactFactory(), promotable_run())
     weights = version.files.get(path="adapter_model.safetensors")
-    BlobStore(settings.MODEL_REGISTRY_PATH).blob_path(weights.sha256).write_bytes(b"tampered")
+    StoredBlob(weights.sha256).write_bytes(b"tampered")
     out = StringIO()
 
     with pytest.raises(CommandError) as excinfo:
@@ -121,7 +120,7 @@ def test_verify_version_all_covers_every_ready_version_and_reports_missing_blobs
     first, _ = ModelVersion.objects.promote(artifact, promotable_run(seed=1))
     second, _ = ModelVersion.objects.promote(artifact, promotable_run(seed=2))
     weights = second.files.get(path="adapter_model.safetensors")
-    BlobStore(settings.MODEL_REGISTRY_PATH).blob_path(weights.sha256).unlink()
+    StoredBlob(weights.sha256).unlink()
     out = StringIO()
 
     with pytest.raises(CommandError):

@@ -11,6 +11,7 @@ from django.core.management import call_command
 from registry.exceptions import PromotionError, RegistryError
 from registry.models import BlobCheck, ModelAlias, ModelVersion, RegistryEvent
 from registry.storage import BlobStore
+from registry.stores import blob_store
 from registry.tests.factories import ModelArtifactFactory, promotable_run
 
 pytestmark = pytest.mark.django_db
@@ -37,6 +38,7 @@ def gc(*args) -> str:
     return out.getvalue()
 
 
+@pytest.mark.filesystem_store  # ages files; test_s3store covers the bucket's collection
 def test_gc_removes_unreferenced_old_blobs_and_keeps_referenced_ones():
     version, _ = ModelVersion.objects.promote(ModelArtifactFactory(), promotable_run())
     orphan = store().blob_path("ab" * 32)
@@ -51,6 +53,7 @@ def test_gc_removes_unreferenced_old_blobs_and_keeps_referenced_ones():
     assert all(store().has_blob(f.sha256) for f in version.files.all())
 
 
+@pytest.mark.filesystem_store  # ages files; test_s3store covers the bucket's collection
 def test_gc_forgets_the_checks_of_the_blobs_it_removes():
     orphan = store().blob_path("ef" * 32)
     orphan.parent.mkdir(parents=True, exist_ok=True)
@@ -63,6 +66,7 @@ def test_gc_forgets_the_checks_of_the_blobs_it_removes():
     assert not BlobCheck.objects.filter(sha256=orphan.name).exists()
 
 
+@pytest.mark.filesystem_store  # ages files; test_s3store covers the bucket's collection
 def test_gc_dry_run_changes_nothing():
     orphan = store().blob_path("cd" * 32)
     orphan.parent.mkdir(parents=True)
@@ -75,6 +79,7 @@ def test_gc_dry_run_changes_nothing():
     assert "Would remove 1 blobs" in printed
 
 
+@pytest.mark.filesystem_store  # ages files; test_s3store covers the bucket's collection
 def test_gc_removes_stale_temporary_files_but_not_fresh_ones():
     store().tmp.mkdir(parents=True)
     stale = store().tmp / "dead.partial"
@@ -91,7 +96,8 @@ def test_gc_removes_stale_temporary_files_but_not_fresh_ones():
 
 def test_gc_never_collects_a_blob_written_by_a_promotion_in_flight(monkeypatch):
     artifact, run = ModelArtifactFactory(), promotable_run()
-    put_directory = BlobStore.put_directory
+    store_class = type(blob_store())
+    put_directory = store_class.put_directory
 
     def gc_between_storing_and_recording(self, *args, **kwargs):
         stored = put_directory(self, *args, **kwargs)
@@ -99,7 +105,7 @@ def test_gc_never_collects_a_blob_written_by_a_promotion_in_flight(monkeypatch):
         gc()
         return stored
 
-    monkeypatch.setattr(BlobStore, "put_directory", gc_between_storing_and_recording)
+    monkeypatch.setattr(store_class, "put_directory", gc_between_storing_and_recording)
 
     version, created = ModelVersion.objects.promote(artifact, run)
 
@@ -109,7 +115,8 @@ def test_gc_never_collects_a_blob_written_by_a_promotion_in_flight(monkeypatch):
 
 def test_a_promotion_whose_blobs_vanished_fails_cleanly_and_a_retry_succeeds(monkeypatch):
     artifact, run = ModelArtifactFactory(), promotable_run()
-    put_directory = BlobStore.put_directory
+    store_class = type(blob_store())
+    put_directory = store_class.put_directory
 
     def aggressive_gc_after_storing(self, *args, **kwargs):
         stored = put_directory(self, *args, **kwargs)
@@ -117,7 +124,7 @@ def test_a_promotion_whose_blobs_vanished_fails_cleanly_and_a_retry_succeeds(mon
         return stored
 
     with monkeypatch.context() as patch:
-        patch.setattr(BlobStore, "put_directory", aggressive_gc_after_storing)
+        patch.setattr(store_class, "put_directory", aggressive_gc_after_storing)
         with pytest.raises(PromotionError) as excinfo:
             ModelVersion.objects.promote(artifact, run)
     assert excinfo.value.code == "blob_missing"

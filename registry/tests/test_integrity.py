@@ -3,10 +3,8 @@
 import http.client
 import os
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
@@ -14,6 +12,7 @@ from registry.choices import EventKind
 from registry.exceptions import BlobCorruptedError
 from registry.models import BlobCheck, ModelAlias, ModelVersion, RegistryEvent
 from registry.storage import BlobStore
+from registry.tests.blobs import StoredBlob
 from registry.tests.factories import ModelArtifactFactory, promotable_run
 from runs.tests.factories import UserFactory
 
@@ -28,17 +27,13 @@ def version():
     return promoted
 
 
-def blob_of(version: ModelVersion, path: str = WEIGHTS) -> Path:
-    store = BlobStore(settings.MODEL_REGISTRY_PATH)
-    return store.blob_path(version.files.get(path=path).sha256)
+def blob_of(version: ModelVersion, path: str = WEIGHTS) -> StoredBlob:
+    return StoredBlob(version.files.get(path=path).sha256)
 
 
-def flip_a_byte(blob: Path) -> None:
-    """Change one byte in place: same size, same inode, as bit rot or a stray write would."""
-    data = bytearray(blob.read_bytes())
-    data[-1] ^= 0xFF
-    with open(blob, "r+b") as handle:
-        handle.write(bytes(data))
+def flip_a_byte(blob: StoredBlob) -> None:
+    """Change one byte: in place on disk (same size, same inode), as bit rot would."""
+    blob.flip_last_byte()
 
 
 def consume(response) -> bytes:
@@ -95,7 +90,7 @@ def test_after_a_mismatch_the_file_is_refused_before_sending_naming_it(curator_c
 
 def test_a_truncated_blob_is_refused_before_sending_and_recorded(curator_client, version):
     blob = blob_of(version)
-    os.truncate(blob, blob.stat().st_size - 1)
+    blob.truncate(len(blob.read_bytes()) - 1)
 
     response = curator_client.get(f"/api/models/versions/{version.pk}/files/{WEIGHTS}")
 

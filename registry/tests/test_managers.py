@@ -13,6 +13,8 @@ from django.db import connection
 from registry.exceptions import PromotionError, RegistryError, VersionImmutableError
 from registry.models import ModelFile, ModelVersion
 from registry.storage import BlobStore
+from registry.stores import blob_store
+from registry.tests.blobs import StoredBlob, stored_digests
 from registry.tests.factories import ModelArtifactFactory, promotable_run, write_full, write_lora
 from registry.tests.test_storage import sha256sum_pipeline
 from runs.tests.factories import TunixRunFactory, UserFactory
@@ -21,7 +23,7 @@ pytestmark = pytest.mark.django_db
 
 
 def blob_count() -> int:
-    return sum(1 for p in BlobStore(settings.MODEL_REGISTRY_PATH).blobs.rglob("*") if p.is_file())
+    return len(stored_digests())
 
 
 def test_promoting_a_lora_adapter_makes_a_ready_version():
@@ -249,13 +251,12 @@ def test_promoting_again_writes_no_blob():
     artifact = ModelArtifactFactory()
     run = promotable_run()
     ModelVersion.objects.promote(artifact, run)
-    blobs = BlobStore(settings.MODEL_REGISTRY_PATH).blobs
-    before = {p: p.stat().st_mtime_ns for p in blobs.rglob("*") if p.is_file()}
+    store = blob_store()
+    before = {digest: store.identity(digest) for digest in stored_digests()}
 
     ModelVersion.objects.promote(artifact, run)
 
-    after = {p: p.stat().st_mtime_ns for p in blobs.rglob("*") if p.is_file()}
-    assert after == before
+    assert {digest: store.identity(digest) for digest in stored_digests()} == before
 
 
 def test_a_second_label_for_the_same_content_is_refused_naming_the_first():
@@ -382,6 +383,7 @@ def test_a_ready_version_tags_can_change():
     assert version.tags == ["production", "reviewed"]
 
 
+@pytest.mark.filesystem_store
 def test_a_failure_midway_leaves_nothing_visible_and_a_retry_succeeds(monkeypatch):
     artifact = ModelArtifactFactory()
     run = promotable_run(layout="full")
@@ -425,7 +427,7 @@ def test_a_missing_output_directory_is_refused_clearly():
 def test_verify_detects_a_tampered_blob():
     version, _ = ModelVersion.objects.promote(ModelArtifactFactory(), promotable_run())
     weights = version.files.get(path="adapter_model.safetensors")
-    BlobStore(settings.MODEL_REGISTRY_PATH).blob_path(weights.sha256).write_bytes(b"evil")
+    StoredBlob(weights.sha256).write_bytes(b"evil")
 
     checks = {c.path: c.status for c in version.verify()}
 

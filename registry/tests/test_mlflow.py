@@ -16,7 +16,7 @@ from registry.mlflow import (
     version_number,
 )
 from registry.models import ModelAlias, ModelVersion
-from registry.storage import BlobStore
+from registry.tests.blobs import StoredBlob
 from registry.tests.factories import ModelArtifactFactory, promotable_run
 from runs.tests.factories import UserFactory
 
@@ -192,7 +192,7 @@ def test_listing_a_file_lists_nothing(client, artifact):
 def test_a_file_download_is_the_blob_with_its_etag_and_a_range(client, artifact, settings):
     version = promote(artifact, seed=1, layout="full")
     entry = version.files.get(path="config.json")
-    stored = BlobStore(settings.MODEL_REGISTRY_PATH).blob_path(entry.sha256).read_bytes()
+    stored = StoredBlob(entry.sha256).read_bytes()
 
     whole = client.get(f"{ARTIFACTS}/registry/{NAME}/1/config.json")
     tail = client.get(f"{ARTIFACTS}/registry/{NAME}/1/config.json", HTTP_RANGE="bytes=5-")
@@ -206,7 +206,7 @@ def test_a_file_download_is_the_blob_with_its_etag_and_a_range(client, artifact,
 def test_a_changed_blob_is_cut_short_never_served_whole(client, artifact, settings):
     version = promote(artifact, seed=1, layout="full")
     entry = version.files.get(path="model.safetensors")
-    blob = BlobStore(settings.MODEL_REGISTRY_PATH).blob_path(entry.sha256)
+    blob = StoredBlob(entry.sha256)
     data = blob.read_bytes()
     blob.write_bytes(bytes([data[0] ^ 1]) + data[1:])  # same size, one bit flipped
 
@@ -509,7 +509,7 @@ def test_a_throttled_client_is_told_to_wait_in_mlflows_shape(client, artifact, m
 def test_a_missing_blob_is_an_invalid_state_before_any_byte(client, artifact, settings):
     version = promote(artifact, seed=1, layout="full")
     entry = version.files.get(path="model.safetensors")
-    BlobStore(settings.MODEL_REGISTRY_PATH).blob_path(entry.sha256).unlink()
+    StoredBlob(entry.sha256).unlink()
 
     response = client.get(f"{ARTIFACTS}/registry/{NAME}/1/model.safetensors")
 

@@ -422,11 +422,11 @@ def test_a_write_is_refused_as_an_unknown_endpoint(artifact, client_env):
 def test_a_changed_blob_fails_the_download_instead_of_handing_over_other_bytes(
     artifact, client_env, settings, tmp_path
 ):
-    from registry.storage import BlobStore
+    from registry.tests.blobs import StoredBlob
 
     version = promote(artifact, seed=1, layout="full")
     entry = version.files.get(path="model.safetensors")
-    blob = BlobStore(settings.MODEL_REGISTRY_PATH).blob_path(entry.sha256)
+    blob = StoredBlob(entry.sha256)
     data = blob.read_bytes()
     blob.write_bytes(bytes([data[0] ^ 1]) + data[1:])  # same size, one bit flipped
 

@@ -5,12 +5,11 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
 from registry.models import BlobCheck, ModelFile, ModelVersion
-from registry.storage import BlobStore
+from registry.tests.blobs import StoredBlob
 from registry.tests.factories import ModelArtifactFactory, promotable_run
 from registry.tests.test_integrity import WEIGHTS, blob_of, consume, flip_a_byte
 
@@ -38,6 +37,7 @@ def file_url(version, path=WEIGHTS):
     return f"/api/models/versions/{version.pk}/files/{path}"
 
 
+@pytest.mark.filesystem_store  # the proxy reads the directory's files
 def test_a_verified_file_is_handed_to_nginx_with_an_empty_body(curator_client, version, accel):
     sha256 = version.files.get(path=WEIGHTS).sha256
 
@@ -50,15 +50,18 @@ def test_a_verified_file_is_handed_to_nginx_with_an_empty_body(curator_client, v
     assert "attachment" in response["Content-Disposition"]
 
 
+@pytest.mark.filesystem_store  # the proxy reads the directory's files
 def test_a_verified_file_is_handed_over_by_x_sendfile(curator_client, version, settings):
     settings.REGISTRY_SENDFILE_HEADER = "X-Sendfile"
 
     response = curator_client.get(file_url(version))
 
-    assert response["X-Sendfile"] == str(blob_of(version).resolve())
+    blob = blob_of(version)
+    assert response["X-Sendfile"] == str(blob.store.blob_path(blob.digest).resolve())
     assert response.content == b""
 
 
+@pytest.mark.filesystem_store  # the proxy reads the directory's files
 def test_an_alias_and_a_hub_download_are_handed_over_too(curator_client, version, accel):
     repo_id = version.artifact.repo_id
 
@@ -69,6 +72,7 @@ def test_an_alias_and_a_hub_download_are_handed_over_too(curator_client, version
     assert response["X-Repo-Commit"] == version.commit
 
 
+@pytest.mark.filesystem_store  # the proxy reads the directory's files
 def test_a_changed_blob_is_never_handed_to_the_proxy(curator_client, version, accel):
     flip_a_byte(blob_of(version))
 
@@ -79,6 +83,7 @@ def test_a_changed_blob_is_never_handed_to_the_proxy(curator_client, version, ac
     assert len(received) < int(response["Content-Length"])  # hashed here, cut short
 
 
+@pytest.mark.filesystem_store  # the proxy reads the directory's files
 def test_an_unverified_blob_streams_from_here_and_is_handed_over_next_time(
     curator_client, version, accel
 ):
@@ -100,9 +105,8 @@ def test_without_a_proxy_configured_files_stream_as_before(curator_client, versi
 
 
 def test_promotion_records_each_files_crc32(version):
-    store = BlobStore(settings.MODEL_REGISTRY_PATH)
     for row in version.files.all():
-        assert row.crc32 == zlib.crc32(store.blob_path(row.sha256).read_bytes())
+        assert row.crc32 == zlib.crc32(StoredBlob(row.sha256).read_bytes())
 
 
 def test_backfill_records_missing_crcs_and_skips_a_changed_blob(version):

@@ -1,10 +1,10 @@
-from django.conf import settings
 from django.core.checks import Tags
 from django.core.management.base import BaseCommand
 
 from registry.exceptions import StorageError
 from registry.models import ModelFile
-from registry.storage import BlobStore, ManifestEntry
+from registry.storage import ManifestEntry
+from registry.stores import blob_store
 
 
 class Command(BaseCommand):
@@ -15,7 +15,7 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        store = BlobStore(settings.MODEL_REGISTRY_PATH)
+        store = blob_store()
         missing = ModelFile.objects.filter(crc32__isnull=True)
         filled = skipped = 0
         for sha256, size in missing.values_list("sha256", "size_bytes").distinct():
