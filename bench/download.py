@@ -12,8 +12,15 @@
    each ratio to the read rate per round, as a median with its spread (goal: ZIP >= 0.8 cold),
    and the worker's peak resident memory (goal: flat in file size). Cold, it also times the ZIP
    when the server must hash every byte (the blobs' verified identities forgotten first).
+   Beside them, the transport's own limit: curl of the same blobs from a bare server that only
+   `sendfile()`s them (no framework, no checks), warm and cold.
 3. When mlflow is importable, logs the same files to a local MLflow store and times
-   `mlflow.artifacts.download_artifacts` of them, warm (goal: our ZIP >= 2x as fast).
+   `mlflow.artifacts.download_artifacts` of them, warm (a local file copy, no socket). With
+   `--mlflow-server-python` (or MLFLOW_SERVER_PYTHON) naming a Python that has the full `mlflow`
+   package, also times MLflow as deployed: `mlflow server --serve-artifacts` on loopback and the
+   client's HTTP download into tmpfs, warm and cold (goal: our ZIP >= 2x as fast, warm)::
+
+       python3 -m venv /tmp/mlflow-venv && /tmp/mlflow-venv/bin/pip install mlflow==3.17.2
 4. Creates `--models` artifacts holding `--versions` versions in all (with an `eval_loss` metric
    each) and prints the median and 95th-percentile latency of `GET /api/models`, the versions
    list and a metric search (first page) over 50 requests each (goal: median < 50 ms).
@@ -165,6 +172,17 @@ def drop_caches() -> bool:
         return False
 
 
+def wait_for_port(port: int, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listens on 127.0.0.1:{port}")
+
+
 def wait_for(url: str, timeout: float = 30) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -233,6 +251,126 @@ def mlflow_download(source: Path, work: Path, rounds: int) -> list[float] | str:
     if result.returncode != 0:
         return f"mlflow failed: {result.stderr.strip().splitlines()[-1:]}"
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# The transport's own limit: a server that does nothing but answer with the blobs' bytes by
+# `sendfile()`, no HTTP framework, no ZIP headers, no checks. curl's receiving side over loopback
+# costs CPU on the same two cores, so this, not `cat`, is the fastest any HTTP download can be here.
+BARE_SENDFILE_SERVER = """
+import os, socket, sys
+port, paths = int(sys.argv[1]), sys.argv[2:]
+size = sum(os.path.getsize(p) for p in paths)
+def serve_one(client):
+    request = b""
+    while b"\\r\\n\\r\\n" not in request:
+        chunk = client.recv(65536)
+        if not chunk:
+            break
+        request += chunk
+    client.sendall(
+        b"HTTP/1.1 200 OK\\r\\nContent-Type: application/octet-stream\\r\\n"
+        + f"Content-Length: {size}\\r\\nConnection: close\\r\\n\\r\\n".encode()
+    )
+    for path in paths:
+        with open(path, "rb") as blob:
+            offset, length = 0, os.fstat(blob.fileno()).st_size
+            while offset < length:
+                offset += os.sendfile(client.fileno(), blob.fileno(), offset, length - offset)
+
+
+listener = socket.create_server(("127.0.0.1", port))
+while True:
+    client, _ = listener.accept()
+    try:
+        serve_one(client)
+    except OSError:
+        pass  # the client went away
+    finally:
+        client.close()
+"""
+
+
+def bare_sendfile_server(port: int, paths: list[str]) -> subprocess.Popen:
+    """Start the transport-limit server for `paths` on 127.0.0.1:`port`, in its own session."""
+    return subprocess.Popen(
+        [sys.executable, "-c", BARE_SENDFILE_SERVER, str(port), *paths], start_new_session=True
+    )
+
+
+# MLflow as a team deploys it: a tracking server proxying its artifact store
+# (`mlflow server --serve-artifacts`), the client downloading over HTTP. mlflow-skinny (ours, for
+# the client tests) has no server, so this needs a Python with the full `mlflow` package.
+MLFLOW_HTTP_SCRIPT = """
+import json, os, shutil, subprocess, sys, tempfile, time
+import mlflow
+uri, source, rounds, scratch = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+mlflow.set_tracking_uri(uri)
+with mlflow.start_run() as run:
+    mlflow.log_artifacts(source, artifact_path="model")
+
+def download():
+    target = tempfile.mkdtemp(dir=scratch)
+    start = time.perf_counter()
+    mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, artifact_path="model", dst_path=target
+    )
+    seconds = time.perf_counter() - start
+    shutil.rmtree(target)
+    return seconds
+
+def drop_caches():
+    subprocess.run(["sync"], check=True)
+    with open("/proc/sys/vm/drop_caches", "w") as handle:
+        handle.write("3\\n")
+
+download()  # warms the cache and the connection; not counted
+warm = [download() for _ in range(rounds)]
+cold = []
+for _ in range(rounds):
+    try:
+        drop_caches()
+    except OSError:
+        break
+    cold.append(download())
+print(json.dumps({"warm": warm, "cold": cold}))
+"""
+
+
+def mlflow_http_download(python: str, source: Path, work: Path, rounds: int) -> dict | str:
+    """Time MLflow's HTTP download of `source` from `mlflow server --serve-artifacts`."""
+    port = free_port()
+    # The client writes what it downloads; tmpfs keeps that from costing a disk write.
+    scratch = Path(tempfile.mkdtemp(dir="/dev/shm" if Path("/dev/shm").is_dir() else work))
+    server = subprocess.Popen(
+        [
+            *(python, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)),
+            *("--backend-store-uri", f"sqlite:///{work / 'mlflow-server.sqlite3'}"),
+            *("--artifacts-destination", str(work / "mlflow-artifacts"), "--serve-artifacts"),
+            *("--workers", "1"),
+        ],
+        env={**os.environ, "MLFLOW_ENABLE_PROGRESS_BAR": "0"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health", timeout=120)
+        result = subprocess.run(
+            [
+                *(python, "-c", MLFLOW_HTTP_SCRIPT, f"http://127.0.0.1:{port}"),
+                *(str(source), str(rounds), str(scratch)),
+            ],
+            env={**os.environ, "MLFLOW_ENABLE_PROGRESS_BAR": "0"},
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            return f"mlflow server download failed: {result.stderr.strip().splitlines()[-1:]}"
+        return json.loads(result.stdout.strip().splitlines()[-1])
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def latencies_ms(url: str, token: str, count: int = 50) -> tuple[list[float], dict]:
@@ -307,6 +445,11 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--tree", type=Path, default=BASE_DIR, help="The checkout to serve.")
     parser.add_argument("--no-mlflow", action="store_true", help="Skip MLflow's download.")
+    parser.add_argument(
+        "--mlflow-server-python",
+        default=os.environ.get("MLFLOW_SERVER_PYTHON", ""),
+        help="A Python with the full mlflow package, to time MLflow's HTTP download too.",
+    )
     args = parser.parse_args()
     tree = args.tree.resolve()
 
@@ -317,7 +460,7 @@ def main() -> None:
         flush=True,
     )
     work = Path(tempfile.mkdtemp(prefix="tunix-bench-dl-", dir=args.workdir))
-    server = python_server = None
+    server = python_server = bare = None
     try:
         source = work / "run"
         print(f"Writing {args.size_mib} MiB and promoting it under {work} ...", flush=True)
@@ -328,10 +471,17 @@ def main() -> None:
         mlflow_times = (
             "--no-mlflow given" if args.no_mlflow else mlflow_download(source, work, args.rounds)
         )
+        mlflow_http = (
+            mlflow_http_download(args.mlflow_server_python, source, work, args.rounds)
+            if args.mlflow_server_python and not args.no_mlflow
+            else "no --mlflow-server-python given"
+        )
         shutil.rmtree(source)
         size = sum(os.path.getsize(p) for p in data["blobs"])
 
-        port, python_port = free_port(), free_port()
+        port, python_port, bare_port = free_port(), free_port(), free_port()
+        bare = bare_sendfile_server(bare_port, data["blobs"])
+        bare_url = f"http://127.0.0.1:{bare_port}/"
 
         server = serve(env, port, tree=tree)
         # The same data with every byte through Python (REGISTRY_ZIP_SENDFILE=false): the
@@ -340,6 +490,7 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         wait_for(f"{base}/api/")
         wait_for(f"http://127.0.0.1:{python_port}/api/")
+        wait_for_port(bare_port)
         zip_url = f"{base}/api/models/versions/{data['version']}/download"
         python_zip_url = zip_url.replace(f":{port}/", f":{python_port}/")
         file_url = f"{base}/api/models/versions/{data['version']}/files/{data['largest']}"
@@ -353,11 +504,15 @@ def main() -> None:
             "zip_cpu": [],
             "zip_python": [],
             "zip_python_cpu": [],
+            "bare": [],
         }
-        cold = {"cat": [], "zip": [], "zip_python": [], "zip_hashed": []}
+        cold = {"cat": [], "bare": [], "zip": [], "zip_python": [], "zip_hashed": []}
         can_drop = drop_caches()
         for _ in range(args.rounds):
             samples["cat"].append(timed_cat(data["blobs"]))
+            seconds, received = curl(bare_url, data["token"])
+            assert received == size
+            samples["bare"].append(seconds)
             before = worker_cpu_seconds(server.pid)
             seconds, received = curl(zip_url, data["token"])
             samples["zip_cpu"].append(worker_cpu_seconds(server.pid) - before)
@@ -373,6 +528,8 @@ def main() -> None:
             if can_drop:
                 drop_caches()
                 cold["cat"].append(timed_cat(data["blobs"]))
+                drop_caches()
+                cold["bare"].append(curl(bare_url, data["token"])[0])
                 drop_caches()
                 cold["zip"].append(curl(zip_url, data["token"])[0])
                 drop_caches()
@@ -401,6 +558,7 @@ def main() -> None:
             "medians, and each ratio to `cat` as median (min-max) over the rounds"
         )
         print(row("cat blobs > /dev/null", samples["cat"], gib))
+        print(row("curl, bare sendfile() server", samples["bare"], gib, samples["cat"]))
         print(row("curl ZIP via gunicorn", samples["zip"], gib, samples["cat"]))
         print(row("  same, all through Python", samples["zip_python"], gib, samples["cat"]))
         print(row("cat largest file", samples["cat_file"], file_gib))
@@ -411,13 +569,22 @@ def main() -> None:
             print(row("MLflow download_artifacts", mlflow_times, gib))
             ours = [m / z for m, z in zip(mlflow_times, samples["zip"], strict=False)]
             print(f"  our ZIP vs MLflow's download:  {spread(ours)}x as fast (goal >= 2)")
+        if isinstance(mlflow_http, str):
+            print(f"  MLflow server download          skipped: {mlflow_http}")
+        else:
+            print(row("MLflow server download, HTTP", mlflow_http["warm"], gib))
+            ours = [m / z for m, z in zip(mlflow_http["warm"], samples["zip"], strict=False)]
+            print(f"  our ZIP vs MLflow's HTTP download, warm: {spread(ours)}x as fast (goal >= 2)")
         if can_drop:
             print("  cold page cache (caches dropped before each):")
             print(row("cat blobs > /dev/null", cold["cat"], gib))
+            print(row("curl, bare sendfile() server", cold["bare"], gib, cold["cat"]))
             print(row("curl ZIP via gunicorn", cold["zip"], gib, cold["cat"]))
             print(row("  same, all through Python", cold["zip_python"], gib, cold["cat"]))
             print(row("same, hashing every byte", cold["zip_hashed"], gib, cold["cat"]))
-            for name in ("cat", "zip", "zip_python", "zip_hashed"):
+            if not isinstance(mlflow_http, str) and mlflow_http["cold"]:
+                print(row("MLflow server download, HTTP", mlflow_http["cold"], gib, cold["cat"]))
+            for name in ("cat", "bare", "zip", "zip_python", "zip_hashed"):
                 print(f"    samples {name}: " + " ".join(f"{v:.2f}" for v in cold[name]))
         else:
             print("  (cold page cache not measured: /proc/sys/vm/drop_caches is not writable)")
@@ -441,9 +608,13 @@ def main() -> None:
         if can_drop:
             ratio = spread([c / z for c, z in zip(cold["cat"], cold["zip"], strict=True)])
             print(f"RATIO zip download / cat, cold cache = {ratio} (goal >= 0.8)")
+            ratio = spread([b / z for b, z in zip(cold["bare"], cold["zip"], strict=True)])
+            print(f"RATIO zip download / bare sendfile() download, cold cache = {ratio}")
+        ratio = spread([b / z for b, z in zip(samples["bare"], samples["zip"], strict=True)])
+        print(f"RATIO zip download / bare sendfile() download, warm cache = {ratio}")
         print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
-        for process in (server, python_server):
+        for process in (server, python_server, bare):
             if process is not None:
                 os.killpg(process.pid, signal.SIGTERM)
                 process.wait(timeout=30)
