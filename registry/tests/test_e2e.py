@@ -10,13 +10,14 @@ import hashlib
 import os
 import re
 import subprocess
+import threading
 import zipfile
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from django.db import connections
+from django.db import connection, connections
 
 from registry.models import ModelArtifact, ModelVersion
 from runs.models import TunixRun
@@ -34,12 +35,37 @@ PHONE = {"width": 390, "height": 844}
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
+# The live server's request threads and this test use one SQLite connection (an in-memory test
+# database cannot be opened twice), and Django's transaction state on a connection is not
+# thread-safe: a poll answered while the worker writes could interleave two atomic blocks on it.
+# So requests and the test's own database work take turns; a poll that arrives while the worker
+# runs waits for it.
+DATABASE_TURN = threading.RLock()
+
+
+class TakeTurns:
+    """Middleware: a request's view runs holding the database turn."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with DATABASE_TURN:
+            return self.get_response(request)
+
+
+def in_turn(work, *args, **kwargs):
+    """Run `work` (ORM calls, the worker) holding the database turn."""
+    with DATABASE_TURN:
+        return work(*args, **kwargs)
+
 
 @pytest.fixture
-def live_server():
+def live_server(settings):
     """A live server for this test only, stopped (connections closed) before the database goes."""
     from pytest_django.live_server_helper import LiveServer
 
+    settings.MIDDLEWARE = ["registry.tests.test_e2e.TakeTurns", *settings.MIDDLEWARE]
     server = LiveServer("localhost:0")
     yield server
     server.stop()
@@ -78,6 +104,8 @@ def browser_page(live_server, settings, monkeypatch):
         page.base = live_server.url
         yield page
         browser.close()
+        # What the turns guard against, checked: a later test's on_commit would never run.
+        assert not connection.in_atomic_block, "the shared connection was left in a transaction"
         # Playwright's sync API switches contexts, so ORM calls in the test may have opened
         # connections the test database's teardown would otherwise find still in use.
         connections.close_all()
@@ -165,11 +193,11 @@ def test_the_main_journey_in_a_browser(browser_page, tmp_path):
     page.get_by_role("button", name="Launch").click()
     page.wait_for_url(re.compile(r"/runs/[0-9a-f-]{36}/$"))
     assert_accessible(page)
-    work_off_the_queue()
+    in_turn(work_off_the_queue)
     page.locator("#run-live .badge-completed").wait_for(timeout=30_000)
     page.locator("#run-live svg.chart").wait_for()
     assert_accessible(page)
-    tunix_run = TunixRun.objects.get(trainer="runs.trainers.tunix_lora_sft")
+    tunix_run = in_turn(TunixRun.objects.get, trainer="runs.trainers.tunix_lora_sft")
     assert tunix_run.status == "completed", tunix_run.error
 
     # A demo run's page (log, loss curve), then create a model inline.
@@ -181,7 +209,7 @@ def test_the_main_journey_in_a_browser(browser_page, tmp_path):
     page.get_by_label("Name").fill("E2E Gemma")
     page.get_by_role("button", name="Create model").click()
     page.wait_for_url(re.compile(r"/registry/\d+/$"))
-    artifact = ModelArtifact.objects.get(name="E2E Gemma")
+    artifact = in_turn(ModelArtifact.objects.get, name="E2E Gemma")
     assert_accessible(page)
 
     # Promote the Tunix run: the new row appears without a reload.
@@ -206,7 +234,7 @@ def test_the_main_journey_in_a_browser(browser_page, tmp_path):
     )
     assert check.returncode == 0, check.stdout + check.stderr
     assert (tmp_path / "v1" / "adapter_model.safetensors").is_file()
-    version = ModelVersion.objects.get(artifact=artifact, version="v1")
+    version = in_turn(ModelVersion.objects.get, artifact=artifact, version="v1")
     assert (
         hashlib.sha256((tmp_path / "v1" / "SHA256SUMS").read_bytes()).hexdigest() == version.sha256
     )
@@ -229,7 +257,7 @@ def test_the_main_journey_in_a_browser(browser_page, tmp_path):
     page.wait_for_url(re.compile(r"/tuning/\d+/$"))
 
     # The worker runs it (Ray starts in this process); the page, polling, sees it finish.
-    work_off_the_queue()
+    in_turn(work_off_the_queue)
     page.get_by_role("button", name="Promote Best Trial").wait_for(timeout=30_000)
     assert page.locator("tr.best-trial").count() == 1
     assert page.locator("svg.chart").count() == 2  # the metric by trial, each trial's curve
@@ -241,8 +269,8 @@ def test_the_main_journey_in_a_browser(browser_page, tmp_path):
     page.wait_for_url(re.compile(r"/registry/versions/\d+/$"))
     page.goto(f"{base}/registry/{artifact.pk}/")
     page.locator("#version-rows tr", has_text="v2").wait_for()
-    assert ModelVersion.objects.filter(artifact=artifact).count() == 2
-    v2 = ModelVersion.objects.get(artifact=artifact, version="v2")
+    assert in_turn(ModelVersion.objects.filter(artifact=artifact).count) == 2
+    v2 = in_turn(ModelVersion.objects.get, artifact=artifact, version="v2")
 
     # Curate on the model page: tags in a popover, an alias pointed, a gate that refuses.
     page.get_by_label("Edit the tags of v1").click()

@@ -17,7 +17,7 @@ from registry.tests.factories import ModelArtifactFactory
 from runs.demo import write_tunix_demo_inputs
 from runs.models import RunProgress, TunixRun
 from runs.tests.factories import TunixRunFactory
-from runs.tests.queue import work_off_the_queue
+from runs.tests.queue import assert_queued, work_off_the_queue
 
 TRAINER = "runs.trainers.tunix_lora_sft"
 
@@ -50,6 +50,7 @@ def test_a_tunix_run_launched_over_the_api_trains_promotes_downloads_and_reloads
     )
     assert launched.status_code == 201, launched.json()
     run_id, seen = launched.json()["id"], record_what_the_database_holds(monkeypatch)
+    assert_queued(run_id)
 
     work_off_the_queue()
 
