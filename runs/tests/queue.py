@@ -40,3 +40,9 @@ def assert_queued(run_id) -> None:
         f"no task was queued for run {run_id}: connection in_atomic_block="
         f"{connection.in_atomic_block}, on-commit hooks waiting={len(connection.run_on_commit)}"
     )
+
+
+def queue_state() -> str:
+    """Describe every task row (status, arguments, return value), for a failure's message."""
+    rows = DBTaskResult.objects.values_list("status", "args_kwargs", "return_value", "worker_ids")
+    return "tasks: " + "; ".join(str(row) for row in rows)
